@@ -1,0 +1,241 @@
+"""Exact, instant analysis: parameters, multiply-accumulates, activation memory, model size.
+
+Counting is fvcore's (``FlopCountAnalysis``, one per multiply-accumulate of convolutions,
+linear layers and matmuls, plus its conventions for norms, pooling and upsampling), applied
+to the network **as deployed**: eval mode, re-parameterisable blocks folded.
+
+Instant: a network is a sequence of units (``expand_units``), and every unit is counted on its
+own, at its input shape, with the result cached by (unit config, input shape). The network's
+totals are sums over units, equal to a fresh whole-model fvcore count (the tests check this
+for every preset). After an edit of one block only the units whose config or input shape
+changed are counted again.
+
+Definitions (batch 1, fp32):
+- ``activation_bytes`` of a unit: bytes of its output tensor.
+- ``peak_bytes`` of a unit: the most bytes live at once while it runs, taking for each leaf
+  op the unit's input (held, conservatively, until the unit ends), the op's input and output.
+- ``peak_activation_bytes``: the largest unit peak: a sequential schedule frees a unit's
+  input once the next unit starts.
+- ``uncounted_macs``: attention products computed by ``scaled_dot_product_attention``,
+  which fvcore does not count; reported beside ``macs`` so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.jit_handles import get_shape
+from pydantic import BaseModel
+
+from .build import build_unit, reparameterize
+from .limits import config_from_json
+from .spec import ArchitectureSpec, expand_units, load_spec
+
+__all__ = ["Analysis", "BlockRow", "UnitCount", "analyze", "clear_cache", "count_unit", "with_input_size"]
+
+BYTES_FP32 = 4
+
+
+class UnitCount(BaseModel):
+    """Counts of one unit at one input shape."""
+
+    out_shape: tuple[int, ...]
+    params: int
+    params_train: int
+    macs: int
+    uncounted_macs: int
+    activation_bytes: int
+    peak_bytes: int
+
+
+class BlockRow(BaseModel):
+    """One row of the per-block table."""
+
+    name: str
+    place: str
+    type: str
+    stage: int
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    params: int
+    macs: int
+    uncounted_macs: int
+    activation_bytes: int
+    peak_bytes: int
+
+
+class Analysis(BaseModel):
+    """Whole-network numbers and the per-block table."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    params: int
+    params_train: int
+    macs: int
+    uncounted_macs: int
+    peak_activation_bytes: int
+    size_fp32_bytes: int
+    size_int8_bytes: int
+    blocks: list[BlockRow]
+
+    @property
+    def gmacs(self) -> float:
+        return self.macs / 1e9
+
+    def summary(self) -> dict[str, Any]:
+        """The command line's ``--json`` contract."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "peak_activation_bytes": self.peak_activation_bytes,
+            "size_fp32_bytes": self.size_fp32_bytes,
+            "size_int8_bytes": self.size_int8_bytes,
+            "uncounted_macs": self.uncounted_macs,
+            "blocks": [
+                {"name": b.name, "type": b.type, "out_shape": list(b.out_shape), "params": b.params, "macs": b.macs}
+                for b in self.blocks
+            ],
+        }
+
+
+def _sdpa_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """softmax(QKᵀ)V: B·H·T·S·d_k for QKᵀ plus B·H·T·S·d_v for the product with V."""
+    q, k, v = (get_shape(inputs[i]) for i in range(3))
+    batch = 1
+    for d in q[:-2]:
+        batch *= d
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def fvcore_counter(module: nn.Module, x: torch.Tensor) -> FlopCountAnalysis:
+    """fvcore's counter with warnings silenced and attention products counted separately."""
+    counter = FlopCountAnalysis(module, x)
+    counter.set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
+    counter.unsupported_ops_warnings(False)
+    counter.uncalled_modules_warnings(False)
+    return counter
+
+
+def _split_totals(counter: FlopCountAnalysis) -> tuple[int, int]:
+    """(macs as default fvcore counts them, attention macs it would skip)."""
+    total = int(counter.total())
+    attention = int(counter.by_operator().get("scaled_dot_product_attention", 0))
+    return total - attention, attention
+
+
+def _peak_bytes(module: nn.Module, x: torch.Tensor) -> int:
+    live: list[int] = []
+    unit_in = (x.data_ptr(), x.numel())
+
+    def hook(_m: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        tensors = {unit_in[0]: unit_in[1]}
+        for t in [*args, out]:
+            if isinstance(t, torch.Tensor):
+                tensors[t.data_ptr()] = t.numel()
+        live.append(sum(tensors.values()))
+
+    leaves = [m for m in module.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            out = module(x)
+    finally:
+        for h in handles:
+            h.remove()
+    live.append(x.numel() + out.numel())
+    return max(live) * BYTES_FP32
+
+
+@lru_cache(maxsize=8192)
+def _count_unit_cached(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> UnitCount:
+    torch.manual_seed(0)
+    module = build_unit(config_from_json(config_json), in_shape[1], num_classes)
+    params_train = sum(p.numel() for p in module.parameters())
+    reparameterize(module)
+    params = sum(p.numel() for p in module.parameters())
+    x = torch.zeros(in_shape)
+    with torch.no_grad():
+        macs, attention = _split_totals(fvcore_counter(module, x))
+        peak = _peak_bytes(module, x)
+        out_shape = tuple(module(x).shape)
+    numel = 1
+    for d in out_shape:
+        numel *= d
+    return UnitCount(
+        out_shape=out_shape,
+        params=params,
+        params_train=params_train,
+        macs=macs,
+        uncounted_macs=attention,
+        activation_bytes=numel * BYTES_FP32,
+        peak_bytes=peak,
+    )
+
+
+def count_unit(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> UnitCount:
+    """Counts for one unit (its config as JSON) at ``in_shape``; cached."""
+    return _count_unit_cached(config_json, tuple(in_shape), num_classes)
+
+
+def clear_cache() -> None:
+    """Forget every cached unit count (for benchmarks of a cold count)."""
+    _count_unit_cached.cache_clear()
+
+
+def with_input_size(spec: ArchitectureSpec, input_size: int | tuple[int, int]) -> ArchitectureSpec:
+    """The same design at another input size, validated (sizes are re-checked)."""
+    data = spec.to_dict()
+    data["input"]["size"] = input_size if isinstance(input_size, int) else list(input_size)
+    return load_spec(data)
+
+
+def analyze(
+    spec: ArchitectureSpec | str | Path | dict[str, Any], input_size: int | tuple[int, int] | None = None
+) -> Analysis:
+    """Count a design at its input size (or ``input_size``): totals and per-block rows."""
+    spec = load_spec(spec)
+    if input_size is not None:
+        spec = with_input_size(spec, input_size)
+    shape: tuple[int, ...] = (1, spec.input.channels, *spec.input.hw)
+    input_shape = shape
+    rows: list[BlockRow] = []
+    params_train = 0
+    for unit in expand_units(spec):
+        c = count_unit(unit.config.model_dump_json(), shape, spec.num_classes)
+        params_train += c.params_train
+        rows.append(
+            BlockRow(
+                name=unit.name,
+                place=unit.place,
+                type=unit.type,
+                stage=unit.stage,
+                in_shape=shape,
+                out_shape=c.out_shape,
+                params=c.params,
+                macs=c.macs,
+                uncounted_macs=c.uncounted_macs,
+                activation_bytes=c.activation_bytes,
+                peak_bytes=c.peak_bytes,
+            )
+        )
+        shape = c.out_shape
+    params = sum(r.params for r in rows)
+    return Analysis(
+        name=spec.name,
+        input_shape=input_shape,
+        params=params,
+        params_train=params_train,
+        macs=sum(r.macs for r in rows),
+        uncounted_macs=sum(r.uncounted_macs for r in rows),
+        peak_activation_bytes=max(r.peak_bytes for r in rows),
+        size_fp32_bytes=params * BYTES_FP32,
+        size_int8_bytes=params,
+        blocks=rows,
+    )

@@ -1,0 +1,62 @@
+"""The ``explorer`` command line (also ``python -m explorer``).
+
+Each sub-command lives in its own ``explorer/commands/*.py`` module exposing
+``register(subparsers)``; that function adds a parser whose ``func`` receives the parsed
+arguments and returns an exit code. A user's mistake (``SpecError``, ``ValueError``,
+``FileNotFoundError``) prints one line on stderr and exits with code 2: never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+
+__all__ = ["main", "COMMAND_MODULES", "UsageError"]
+
+#: sub-command modules under explorer/commands, in the order ``--help`` lists them
+COMMAND_MODULES = ["presets", "summarize", "ui"]
+
+
+class UsageError(Exception):
+    """A mistake in the command's use; printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="explorer", description="AttendNeXt Explorer: design, count, measure and train backbones.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"explorer.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .spec import SpecError
+
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except (UsageError, SpecError, ValueError, FileNotFoundError, PermissionError) as exc:
+        message = str(exc).replace("\n", " ")
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
