@@ -1,0 +1,1 @@
+"""The Gradio explorer: the app wires components to pure functions from ``explorer``."""
