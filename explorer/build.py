@@ -146,6 +146,6 @@ def reparameterize(model: nn.Module) -> nn.Module:
     model.eval()
     for module in list(model.modules()):
         fold = getattr(module, "reparameterize", None)
-        if callable(fold) and module is not model:
+        if callable(fold):
             fold()
     return model

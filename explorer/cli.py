@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).replace("\n", " ")
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

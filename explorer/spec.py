@@ -82,7 +82,7 @@ class InputSpec(_Strict):
     @classmethod
     def _check_size(cls, value: Any) -> Any:
         sides = list(value) if isinstance(value, (list, tuple)) else [value]
-        if len(sides) not in (1, 2) or not all(isinstance(s, int) and not isinstance(s, bool) for s in sides):
+        if (isinstance(value, (list, tuple)) and len(sides) != 2) or not all(isinstance(s, int) and not isinstance(s, bool) for s in sides):
             raise ValueError(f"input size {value!r} should be one whole number or [height, width]")
         for s in sides:
             if not 8 <= s <= MAX_INPUT_SIZE:
@@ -198,8 +198,10 @@ def _describe(field: str, err: dict[str, Any], allowed: list[str] | None = None)
         return f"{field} {shown} is too large; use less than {ctx['lt']}"
     if kind == "literal_error":
         return f"{field} {shown} is not allowed; use one of {ctx['expected']}"
-    if kind in ("too_short", "too_long"):
-        return f"{field} has {ctx.get('actual_length')} items; {err['msg'].split(',')[0].lower()}"
+    if kind == "too_short":
+        return f"{field} has {ctx.get('actual_length')} item(s); give at least {ctx.get('min_length')}"
+    if kind == "too_long":
+        return f"{field} has {ctx.get('actual_length')} item(s); give at most {ctx.get('max_length')}"
     if kind in _TYPE_WORDS:
         return f"{field} {shown} should be {_TYPE_WORDS[kind]}"
     return f"{field}: {err['msg']}"
@@ -286,11 +288,11 @@ def _normalise_blocks(spec: ArchitectureSpec) -> tuple[ArchitectureSpec, list[st
     def fix(block: BlockSpec, place: str, category: str | None = None) -> BlockSpec:
         normal, errs = _validate_block(block, place)
         if normal is not None and category is not None:
-            entry = get_block(block.type)
-            if (entry.category == "head") != (category == "head"):
-                wanted = "a head block (classifier)" if category == "head" else "not a head block"
-                errs = [f"{place}: {block.type} is {'a head' if entry.category == 'head' else 'not a head'}; "
-                        f"use {wanted} here"]
+            is_head = get_block(block.type).category == "head"
+            if is_head and category != "head":
+                errs = [f"{place}: {block.type} is a head block; put it under head:, not in a stage or the stem"]
+            elif category == "head" and not is_head:
+                errs = [f"{place}: {block.type} is not a head block; use type: classifier"]
         errors.extend(errs)
         return normal or block
 

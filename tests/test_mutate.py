@@ -1,0 +1,89 @@
+"""Mutations keep designs valid, do what their names say, and refuse clearly where they do not apply."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from explorer.analysis import analyze
+from explorer.mutate import MUTATIONS, apply_mutation, random_architectures, random_mutation
+from explorer.presets import load_preset
+from explorer.spec import SpecError
+
+
+@pytest.fixture(scope="module")
+def mnv3():
+    return load_preset("mobilenetv3_large")
+
+
+def test_stage_mutations(mnv3) -> None:
+    wider = apply_mutation(mnv3, "wider", 4)
+    assert [b.params["out"] for b in wider.stages[3].blocks] == [104] * 4
+    narrower = apply_mutation(mnv3, "narrower", 4)
+    assert [b.params["out"] for b in narrower.stages[3].blocks] == [64] * 4
+    assert apply_mutation(mnv3, "deeper", 3).stages[2].repeat == 4
+    assert apply_mutation(mnv3, "shallower", 3).stages[2].repeat == 2
+    assert analyze(wider).params > analyze(mnv3).params > analyze(narrower).params
+
+
+def test_block_mutations(mnv3) -> None:
+    assert apply_mutation(mnv3, "kernel_up", 2, 1).stages[1].blocks[0].params["kernel"] == 5
+    assert apply_mutation(mnv3, "kernel_down", 3, 1).stages[2].blocks[0].params["kernel"] == 3
+    assert apply_mutation(mnv3, "expand_up", 2, 1).stages[1].blocks[0].params["expand"] == 5.0
+    assert apply_mutation(mnv3, "expand_down", 2, 1).stages[1].blocks[0].params["expand"] == 3.0
+
+
+def test_swap_to_dcac_and_back(mnv3) -> None:
+    swapped = apply_mutation(mnv3, "swap_condenser", 1, 1)
+    block = swapped.stages[0].blocks[0]
+    assert block.type == "attention_condenser" and block.params["condense_steps"] == 2
+    classic = apply_mutation(swapped, "condense_steps", 1, 1)
+    assert classic.stages[0].blocks[0].params["condense_steps"] == 1
+    back = apply_mutation(classic, "swap_condenser", 1, 1)
+    assert back.stages[0].blocks[0].type == "dwsep" and back.stages[0].blocks[0].params["out"] == 16
+
+
+@pytest.mark.parametrize(
+    "name,stage,block,message",
+    [
+        ("shallower", 1, None, "repeat is 1"),
+        ("kernel_up", 4, 5, "there is no block 5"),
+        ("expand_up", 1, 1, "only inverted residuals"),
+        ("swap_condenser", 2, 1, "only a stride-1 unit that keeps its width"),
+        ("condense_steps", 2, 1, "not an attention condenser"),
+        ("kernel_down", 1, 1, "kernel 3 is already the smallest"),
+        ("kernel_up", 9, 1, "there is no stage 9"),
+        ("twist", 1, 1, "unknown mutation 'twist'"),
+        ("kernel_up", 1, None, "needs a block number"),
+    ],
+)
+def test_mutations_refuse_with_a_reason(mnv3, name: str, stage: int, block: int | None, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        apply_mutation(mnv3, name, stage, block)
+
+
+def test_kernel_mutation_reaches_7_then_stops(mnv3) -> None:
+    spec = apply_mutation(apply_mutation(mnv3, "kernel_up", 2, 1), "kernel_up", 2, 1)
+    assert spec.stages[1].blocks[0].params["kernel"] == 7
+    with pytest.raises(SpecError, match="already the largest"):
+        apply_mutation(spec, "kernel_up", 2, 1)
+
+
+def test_random_mutations_are_valid_and_reproducible() -> None:
+    spec = load_preset("attendnext")
+    a, b = random.Random(3), random.Random(3)
+    for _ in range(5):
+        one, d1 = random_mutation(spec, a)
+        two, d2 = random_mutation(spec, b)
+        assert one == two and d1 == d2
+        assert d1.split(" at ")[0] in {m.label for m in MUTATIONS.values()}
+        spec = one
+
+
+def test_random_architectures_are_distinct_valid_and_seeded() -> None:
+    designs = random_architectures(8, seed=5, input_size=64)
+    assert len(designs) == 8
+    assert len({d.model_dump_json(exclude={"name"}) for d in designs}) == 8
+    assert all(d.input.hw == (64, 64) for d in designs)
+    assert [d.name for d in random_architectures(8, seed=5, input_size=64)] == [d.name for d in designs]
