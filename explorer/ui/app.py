@@ -1,0 +1,376 @@
+"""The Gradio explorer: design a backbone in the browser, with its numbers after every edit.
+
+This file only lays out components and wires them to the callbacks of
+``explorer.ui.callbacks``, which return ``{output name: value}``; ``_Outputs`` maps those names
+to components (names left out are not updated). The current valid design lives in
+``spec_yaml`` (a ``gr.State`` of YAML text) that the other tabs (latency, training, history)
+receive; the history tab reloads a design by setting the YAML editor, whose ``change`` event
+validates it like any typed edit.
+
+``launch(host, port)`` serves on 127.0.0.1 unless another address is asked for, with the
+queue on (edits run one at a time, in order, so a slow job never reorders them) and uploads
+limited to the spec size limit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from ..mutate import MUTATIONS
+from ..presets import list_presets
+from ..spec import MAX_SPEC_BYTES
+from . import callbacks as cb
+from .callbacks import FORM_SLOTS, TABLE_HEADERS, slot_keys
+
+__all__ = ["CSS", "EXTRA_TABS", "build_app", "launch", "serve_subprocess"]
+
+#: tabs other modules contribute: (tab label, module, builder); each is wired when its module exists
+EXTRA_TABS = (
+    ("Latency", "explorer.ui.latency_tab", "build_latency_tab"),
+    ("Training", "explorer.ui.training_tab", "build_training_tab"),
+    ("History", "explorer.ui.history_tab", "build_history_tab"),
+)
+
+CSS = """
+.metrics {display: flex; gap: 10px; flex-wrap: wrap;}
+.metric {flex: 1 1 150px; border: 1px solid var(--border-color-primary); border-radius: 8px;
+         padding: 8px 12px; background: var(--background-fill-secondary);}
+.metric .label {font-size: 12px; color: var(--body-text-color-subdued); text-transform: uppercase;}
+.metric .value {font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums;}
+.metric .delta {font-size: 12px; font-variant-numeric: tabular-nums;}
+.metric .delta.up {color: #b45309;} .metric .delta.down {color: #047857;}
+.metrics-note {font-size: 12px; color: var(--body-text-color-subdued); margin-top: 4px;}
+.error-box {border: 1px solid #dc2626; background: #fef2f2; color: #991b1b; border-radius: 6px;
+            padding: 6px 10px; font-size: 13px;}
+.error-box ul {margin: 4px 0 0 18px; padding: 0;}
+#status {font-size: 13px; min-height: 1.4em;}
+#status .ok {color: #047857; font-weight: 700;} #status .bad {color: #dc2626; font-weight: 700;}
+.mut-row button {min-width: 0 !important;}
+footer {display: none !important;}
+"""
+
+INTRO = """\
+# AttendNeXt Explorer
+Design an efficient vision backbone from the block library: start from a preset, mutate it, edit
+blocks in the form or the whole spec as YAML. Every edit is validated and counted at once
+(params and MACs as fvcore counts them, at batch 1). Undo and redo keep every step.
+"""
+
+
+def _safe_progress(progress: Any) -> cb.Progress:
+    """Adapt ``gr.Progress`` to the callbacks' ``(fraction, description)`` reporter."""
+
+    def report(fraction: float, description: str) -> None:
+        progress(fraction, desc=description)
+
+    return report
+
+
+#: outputs shown in the first phase of every edit: the numbers, the status and the state;
+#: the rest (charts, table, form, editor, file) follow in a chained second phase, so the numbers
+#: appear without waiting for the browser to redraw three plots and the table
+FAST_OUTPUTS = frozenset({
+    "spec_yaml", "history", "metrics", "status", "edit_error", "yaml_error", "undo_btn", "redo_btn", "draft",
+    "draft_note",
+})
+
+
+class _Outputs:
+    """Name -> component map; turns a callback's ``{name: value}`` into Gradio's ``{component: value}``.
+
+    An edit is shown in two phases: ``split`` returns the fast outputs at once and parks the
+    others in the ``pending`` state; ``flush`` (chained with ``.then``) shows them.
+    """
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Any] = {}
+        self.pending: Any = None
+
+    def add(self, name: str, component: Any) -> Any:
+        self.by_name[name] = component
+        return component
+
+    @property
+    def fast(self) -> list[Any]:
+        return [c for n, c in self.by_name.items() if n in FAST_OUTPUTS] + [self.pending]
+
+    @property
+    def slow(self) -> list[Any]:
+        return [c for _, c in self._slow_items()]
+
+    def split(self, result: dict[str, Any]) -> dict[Any, Any]:
+        fast = {self.by_name[k]: v for k, v in result.items() if k in self.by_name and k in FAST_OUTPUTS}
+        rest = {k: v for k, v in result.items() if k in self.by_name and k not in FAST_OUTPUTS}
+        return {**fast, self.pending: rest}
+
+    def flush(self, rest: dict[str, Any] | None) -> list[Any]:
+        """The parked values in ``slow`` order; ``gr.skip()`` leaves a component as it is."""
+        rest = rest or {}
+        return [rest[n] if n in rest else gr.skip() for n, _ in self._slow_items()]
+
+    def _slow_items(self) -> list[tuple[str, Any]]:
+        return [(n, c) for n, c in self.by_name.items() if n not in FAST_OUTPUTS]
+
+    def wrap(self, fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[Any, Any]]:
+        """A Gradio handler calling ``fn`` with the event's inputs, positionally."""
+
+        def handler(*args: Any) -> dict[Any, Any]:
+            return self.split(fn(*args))
+
+        handler.__name__ = getattr(fn, "__name__", "handler")
+        handler.__doc__ = fn.__doc__
+        return handler
+
+
+def _available_tabs() -> list[tuple[str, Callable[..., None], bool]]:
+    """(label, builder, wants_editor) for each contributed tab whose module is installed."""
+    tabs = []
+    for label, module_name, builder in EXTRA_TABS:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        tabs.append((label, getattr(module, builder), label == "History"))
+    return tabs
+
+
+def build_app() -> gr.Blocks:
+    """The whole explorer as a ``gr.Blocks`` (not launched)."""
+    init = cb.initial_values()
+    out = _Outputs()
+    presets = list_presets()
+
+    with gr.Blocks(title="AttendNeXt Explorer", analytics_enabled=False) as demo:
+        spec_yaml = out.add("spec_yaml", gr.State(init["spec_yaml"]))
+        history = out.add("history", gr.State(init["history"]))
+        draft = out.add("draft", gr.State(""))
+        out.pending = gr.State({})
+
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True):
+            preset = gr.Dropdown(presets, value=init["preset"], label="Start from a preset", elem_id="preset",
+                                 scale=3, interactive=True)
+            empty_btn = gr.Button("Empty design", elem_id="new-empty", scale=1)
+            undo_btn = out.add("undo_btn", gr.Button("↶ Undo", elem_id="undo", scale=1, interactive=False))
+            redo_btn = out.add("redo_btn", gr.Button("↷ Redo", elem_id="redo", scale=1, interactive=False))
+            random_btn = gr.Button("Random valid mutation", elem_id="random-mutation", scale=2, variant="primary")
+            out.add("download", gr.DownloadButton("⬇ Save YAML", value=init["download"], elem_id="download",
+                                                  scale=1))
+            upload = out.add("upload", gr.UploadButton("⬆ Load YAML", file_types=[".yaml", ".yml", ".json"],
+                                                       file_count="single", type="filepath", elem_id="upload",
+                                                       scale=1))
+        out.add("metrics", gr.HTML(init["metrics"], elem_id="metrics"))
+        out.add("status", gr.HTML(init["status"], elem_id="status"))
+
+        with gr.Tabs(elem_id="main-tabs"):
+            with gr.Tab("Design", id="design"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        out.add("diagram", gr.Plot(init["diagram"], label="Architecture: stages and blocks",
+                                                   elem_id="diagram"))
+                        out.add("bars", gr.Plot(init["bars"], label="Per-block MACs and params", elem_id="bars"))
+                        out.add("scatter", gr.Plot(init["scatter"], label="MACs vs params, among the presets",
+                                                   elem_id="scatter"))
+                    with gr.Column(scale=2):
+                        with gr.Tabs(elem_id="edit-tabs"):
+                            with gr.Tab("Edit", id="edit"):
+                                picker = out.add("picker", gr.Dropdown(
+                                    choices=init["picker"]["choices"], value=init["picker"]["value"],
+                                    label="Block", elem_id="block-picker", interactive=True))
+                                out.add("edit_error", gr.HTML("", elem_id="edit-error"))
+                                gr.Markdown("**Mutate** (stage buttons act on the selected block's stage)")
+                                mut_buttons = {}
+                                names = list(MUTATIONS)
+                                for row_start in range(0, len(names), 4):
+                                    with gr.Row(elem_classes="mut-row"):
+                                        for name in names[row_start:row_start + 4]:
+                                            mut_buttons[name] = gr.Button(MUTATIONS[name].label, size="sm",
+                                                                          elem_id=f"mut-{name}", min_width=60)
+                                with gr.Accordion("Parameters of the block", open=True):
+                                    out.add("form_title", gr.Markdown(init["form_title"], elem_id="form-title"))
+                                    slots: list[Any] = []
+                                    for pair in range(0, FORM_SLOTS, 2):
+                                        with gr.Row(equal_height=False):
+                                            for i in range(pair, min(pair + 2, FORM_SLOTS)):
+                                                with gr.Column(min_width=160):
+                                                    slots += _slot(out, i, init)
+                                    apply_btn = gr.Button("Apply parameters", variant="primary", elem_id="apply-form")
+                                with gr.Accordion("Structure: add, remove, move", open=True):
+                                    palette = gr.Dropdown(
+                                        choices=[(label, name) for label, name in _palette()], value="dwsep",
+                                        label="Block palette", elem_id="palette", interactive=True)
+                                    with gr.Row():
+                                        add_btn = gr.Button("Add after selected", size="sm", elem_id="add-block")
+                                        replace_btn = gr.Button("Change type", size="sm", elem_id="replace-block")
+                                        remove_btn = gr.Button("Remove block", size="sm", elem_id="remove-block",
+                                                               variant="stop")
+                                    with gr.Row():
+                                        up_btn = gr.Button("Move up", size="sm", elem_id="move-up")
+                                        down_btn = gr.Button("Move down", size="sm", elem_id="move-down")
+                                        add_stage_btn = gr.Button("Add stage after", size="sm", elem_id="add-stage")
+                                        remove_stage_btn = gr.Button("Remove stage", size="sm",
+                                                                     elem_id="remove-stage", variant="stop")
+                                    with gr.Row(equal_height=True):
+                                        stage_name = out.add("stage_name", gr.Textbox(
+                                            elem_id="stage-name", scale=3, **_props(init["stage_name"])))
+                                        stage_repeat = out.add("stage_repeat", gr.Number(
+                                            elem_id="stage-repeat", scale=1, precision=0,
+                                            **_props(init["stage_repeat"])))
+                                        stage_btn = gr.Button("Apply stage", size="sm", elem_id="apply-stage",
+                                                              scale=1)
+                            with gr.Tab("YAML", id="yaml", elem_id="yaml-tab"):
+                                out.add("yaml_error", gr.HTML("", elem_id="yaml-error"))
+                                editor = out.add("editor", gr.Code(
+                                    init["editor"], language="yaml", label="The whole design (edits apply as you type)",
+                                    elem_id="yaml-editor", lines=30, max_lines=60, interactive=True))
+                                with gr.Row():
+                                    out.add("draft_note", gr.Markdown("", elem_id="draft-note"))
+                                    restore_btn = gr.Button("Restore draft", size="sm", elem_id="restore-draft",
+                                                            scale=0)
+                table = out.add("table", gr.Dataframe(
+                    init["table"], headers=TABLE_HEADERS, interactive=False, elem_id="block-table",
+                    label="Units in execution order (click a row to edit its block)", max_height=420))
+            for label, builder, wants_editor in _available_tabs():
+                with gr.Tab(label, id=label.lower()):
+                    if wants_editor:
+                        builder(spec_yaml, editor)
+                    else:
+                        builder(spec_yaml)
+
+        # ------------------------------------------------------------------ wiring
+        edit_in = [spec_yaml, history, picker, draft]
+        queue = dict(concurrency_id="edit", concurrency_limit=1)
+        fast, slow = out.fast, out.slow
+
+        def on(trigger: Callable[..., Any], handler: Callable[..., Any], inputs: list[Any], **extra: Any) -> None:
+            """Wire ``handler`` (numbers first) and chain the redraw of the other views."""
+            extra = {"show_progress": "hidden", **extra}
+            trigger(handler, inputs, outputs=fast, **queue, **extra).then(
+                out.flush, [out.pending], slow, show_progress="hidden", **queue)
+
+        def on_preset(name: str, spec: str, hist: Any, kept: str, progress: gr.Progress = gr.Progress()) -> dict:
+            return out.split(cb.load_preset_cb(name, spec, hist, kept, progress=_safe_progress(progress)))
+
+        def on_upload(path: str, spec: str, hist: Any, kept: str, progress: gr.Progress = gr.Progress()) -> dict:
+            return out.split(cb.load_upload(path, spec, hist, kept, progress=_safe_progress(progress)))
+
+        def on_table_select(spec: str, evt: gr.SelectData) -> dict:
+            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            return out.split(cb.select_from_table(int(row), spec))
+
+        on(preset.input, on_preset, [preset, spec_yaml, history, draft], show_progress="minimal")
+        on(upload.upload, on_upload, [upload, spec_yaml, history, draft], show_progress="minimal")
+        on(empty_btn.click, out.wrap(cb.new_empty), [spec_yaml, history, draft])
+        on(undo_btn.click, out.wrap(cb.undo), edit_in)
+        on(redo_btn.click, out.wrap(cb.redo), edit_in)
+        on(random_btn.click, out.wrap(cb.random_mutate), edit_in)
+        for name, button in mut_buttons.items():
+            on(button.click, out.wrap(_bind(cb.mutate, name)), edit_in)
+        on(picker.input, out.wrap(cb.select_block), [picker, spec_yaml])
+        on(table.select, on_table_select, [spec_yaml])
+        on(apply_btn.click, out.wrap(cb.apply_form), [*edit_in, *slots])
+        on(stage_btn.click, out.wrap(cb.apply_stage), [stage_name, stage_repeat, *edit_in])
+        on(add_btn.click, out.wrap(cb.add_block_cb), [palette, *edit_in])
+        on(replace_btn.click, out.wrap(cb.replace_type_cb), [palette, *edit_in])
+        on(remove_btn.click, out.wrap(cb.remove_block_cb), edit_in)
+        on(up_btn.click, out.wrap(_bind(cb.move_block_cb, -1)), edit_in)
+        on(down_btn.click, out.wrap(_bind(cb.move_block_cb, 1)), edit_in)
+        on(add_stage_btn.click, out.wrap(cb.add_stage_cb), [palette, *edit_in])
+        on(remove_stage_btn.click, out.wrap(cb.remove_stage_cb), edit_in)
+        on(editor.change, out.wrap(cb.editor_changed), [editor, spec_yaml, history, picker], trigger_mode="always_last")
+        on(restore_btn.click, out.wrap(cb.restore_draft), [draft])
+    demo.output_names = tuple(out.by_name)  # type: ignore[attr-defined]  (for the tests)
+    return demo
+
+
+def _bind(fn: Callable[..., dict[str, Any]], first: Any) -> Callable[..., dict[str, Any]]:
+    """``fn`` with its first argument fixed (a mutation name, a move offset)."""
+
+    def bound(*args: Any) -> dict[str, Any]:
+        return fn(first, *args)
+
+    bound.__name__ = f"{fn.__name__}_{first}"
+    bound.__doc__ = fn.__doc__
+    return bound
+
+
+def _slot(out: _Outputs, i: int, init: dict[str, Any]) -> list[Any]:
+    """Form slot ``i``: a number box, a choice box and a switch; the field's kind shows one."""
+    number_key, choice_key, check_key = slot_keys(i)
+    return [
+        out.add(number_key, gr.Number(elem_id=f"slot{i}-number", **_props(init[number_key]))),
+        out.add(choice_key, gr.Dropdown(elem_id=f"slot{i}-choice", interactive=True, **_props(init[choice_key]))),
+        out.add(check_key, gr.Checkbox(elem_id=f"slot{i}-check", interactive=True, **_props(init[check_key]))),
+    ]
+
+
+def _props(update: Any) -> dict[str, Any]:
+    """Constructor keywords from a callback's ``gr.update`` (its first values)."""
+    return {k: v for k, v in dict(update).items() if k != "__type__"}
+
+
+def _palette() -> list[tuple[str, str]]:
+    from ..edit import palette
+
+    return palette()
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Serve the explorer (blocking) on ``host:port``; 127.0.0.1 unless asked otherwise."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
+    demo = build_app()
+    demo.queue(default_concurrency_limit=2)
+    # Gradio's run history would copy every event's values (plots, tables) into the browser's
+    # localStorage: it grows with each edit and slows every later one; the explorer has undo/redo
+    extra = {"run_history": False} if "run_history" in inspect.signature(demo.launch).parameters else {}
+    demo.launch(
+        **extra,
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        show_error=True,
+        max_file_size=MAX_SPEC_BYTES,
+        ssr_mode=False,
+        css=CSS,
+        footer_links=[],
+        quiet=False,
+    )
+
+
+def serve_subprocess(port: int, host: str = "127.0.0.1", timeout_s: float = 180.0,
+                     log: Path | None = None) -> subprocess.Popen:
+    """Start ``explorer ui`` in a child process and wait (at most ``timeout_s``) until it answers.
+
+    For the browser tests and the latency benchmark. Raises ``RuntimeError`` with the server's
+    output if it exits or does not answer in time; the caller terminates the process.
+    """
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "ui", "--host", host, "--port", str(port)],
+                            stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://{host}:{port}/"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            text = Path(log).read_text(errors="replace")[-2000:] if log else ""
+            raise RuntimeError(f"explorer ui exited with code {proc.returncode} before serving\n{text}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError(f"explorer ui did not answer on {url} within {timeout_s:.0f} s")

@@ -1,0 +1,100 @@
+"""The explorer in a real browser: presets, mutations, broken YAML, save and load.
+
+Expected numbers come from ``explorer.analysis`` in this process, never typed in by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from explorer.analysis import analyze
+from explorer.mutate import apply_mutation
+from explorer.presets import load_preset
+from explorer.spec import load_spec
+
+pytestmark = pytest.mark.browser
+
+
+def params(page) -> int:
+    """The exact parameter count on the params card."""
+    return int(page.get_attribute("#metric-params", "data-value"))
+
+
+def wait_params_change(page, old: int) -> int:
+    page.wait_for_function(
+        "old => document.querySelector('#metric-params').dataset.value !== String(old)", arg=old)
+    return params(page)
+
+
+def pick_preset(page, name: str) -> None:
+    page.click("#preset input")
+    page.locator("ul[role=listbox] li", has_text=name).first.click()
+
+
+def open_tab(page, container: str, name: str) -> None:
+    page.locator(container).get_by_role("tab", name=name).click()
+
+
+def test_pick_attendnext_and_read_its_params(page) -> None:
+    small = analyze(load_preset("mobilenetv3_small"))
+    attendnext = analyze(load_preset("attendnext"))
+    start = params(page)
+    assert start == attendnext.params  # the page opens on AttendNeXt
+    pick_preset(page, "mobilenetv3_small")
+    assert wait_params_change(page, start) == small.params
+    assert page.inner_text("#metric-params .value") == f"{small.params / 1e6:.3f} M"
+    pick_preset(page, "attendnext")
+    assert wait_params_change(page, small.params) == attendnext.params
+    assert page.inner_text("#metric-params .value") == f"{attendnext.params / 1e6:.3f} M"
+    assert page.inner_text("#metric-macs .value") == f"{attendnext.macs / 1e9:.3f} G"
+
+
+def test_mutation_changes_the_numbers_and_undo_restores_them(page) -> None:
+    before = params(page)
+    page.click("#mut-wider")  # the selected block is stage 1, block 1
+    after = wait_params_change(page, before)
+    assert after == analyze(apply_mutation(load_preset("attendnext"), "wider", 1)).params
+    assert "Wider at stage 1" in page.inner_text("#status")
+    page.click("#undo")
+    assert wait_params_change(page, after) == before
+
+
+def test_broken_yaml_shows_the_error_and_the_design_stays(page) -> None:
+    before = params(page)
+    open_tab(page, "#edit-tabs", "YAML")
+    page.click("#yaml-editor .cm-content")
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text("name: a: b\n")
+    page.wait_for_selector("#yaml-error .error-box")
+    assert "YAML error at line 1" in page.inner_text("#yaml-error")
+    assert params(page) == before  # the last valid design is still on screen
+    assert "name: a: b" in page.inner_text("#yaml-editor .cm-content")  # and the typing is not lost
+    # an edit made elsewhere rewrites the editor, but the broken draft is kept and comes back
+    open_tab(page, "#edit-tabs", "Edit")
+    page.click("#mut-deeper")
+    wait_params_change(page, before)
+    open_tab(page, "#edit-tabs", "YAML")
+    page.wait_for_selector("#draft-note :text('it is kept')")
+    page.click("#restore-draft")
+    page.wait_for_function("document.querySelector('#yaml-editor .cm-content').innerText.includes('name: a: b')")
+    page.wait_for_selector("#yaml-error .error-box")
+
+
+def test_download_the_yaml_and_load_it_back(page, tmp_path: Path) -> None:
+    before = params(page)
+    page.click("#mut-deeper")
+    mutated = wait_params_change(page, before)
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "design.yaml"
+    download.value.save_as(saved)
+    assert analyze(load_spec(saved)).params == mutated
+    pick_preset(page, "mobilenetv3_small")
+    other = wait_params_change(page, mutated)
+    with page.expect_file_chooser() as chooser:  # the button opens the system file dialog
+        page.click("#upload")
+    chooser.value.set_files(str(saved))
+    assert wait_params_change(page, other) == mutated
+    assert "Loaded design.yaml" in page.inner_text("#status")

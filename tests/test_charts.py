@@ -1,0 +1,66 @@
+"""Plotly figures drawn from an Analysis: valid plotly, and showing the analysis' own numbers."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import pytest
+
+from explorer.analysis import analyze
+from explorer.charts import architecture_diagram, block_bars, preset_points, preset_scatter, stage_label
+from explorer.presets import list_presets, load_preset
+
+
+@pytest.fixture(scope="module")
+def small():
+    spec = load_preset("mobilenetv3_small")
+    return spec, analyze(spec)
+
+
+def _validated(fig: go.Figure) -> go.Figure:
+    """Full plotly validation of a figure the UI builds without it (raises on any bad property)."""
+    return go.Figure(fig.to_dict())
+
+
+def test_block_bars_show_every_unit(small) -> None:
+    spec, a = small
+    fig = _validated(block_bars(a, [s.name for s in spec.stages]))
+    macs, params = fig.data
+    assert list(macs.x) == [r.name for r in a.blocks]
+    assert sum(macs.y) == pytest.approx(a.macs / 1e6)
+    assert sum(params.y) == pytest.approx(a.params / 1e3)
+    assert "stage 2 · s2-28" in macs.hovertext[2]  # hover names the stage
+
+
+def test_architecture_diagram_bands_and_bars(small) -> None:
+    spec, a = small
+    fig = _validated(architecture_diagram(a, [s.name for s in spec.stages], [s.repeat for s in spec.stages]))
+    bars = {t.name: t for t in fig.data}
+    assert set(bars) == {r.type for r in a.blocks}
+    heights = {x: y for t in fig.data for x, y in zip(t.x, t.y)}
+    assert [heights[i] for i in range(len(a.blocks))] == [r.out_shape[1] for r in a.blocks]
+    # one band per stage plus stem and head; labels carry resolution and repeats
+    assert len(fig.layout.shapes) == len(spec.stages) + 2
+    texts = [ann.text for ann in fig.layout.annotations]
+    assert texts[0].startswith("<b>stem</b><br>112×112")
+    assert any("stage 5 · s5-7" in t and "7×7 · ×3" in t for t in texts)
+    assert texts[-1].startswith("<b>head</b>")
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_preset_points_and_scatter(small) -> None:
+    _spec, a = small
+    points = preset_points()
+    assert [p.name for p in points] == list_presets()
+    assert preset_points() is points  # computed once
+    by_name = {p.name: p for p in points}
+    assert by_name["mobilenetv3_small"].params == a.params and by_name["mobilenetv3_small"].macs == a.macs
+    fig = _validated(preset_scatter(points, a))
+    presets, current = fig.data
+    assert list(presets.text) == list_presets()
+    assert current.x[0] == pytest.approx(a.macs / 1e9) and current.y[0] == pytest.approx(a.params / 1e6)
+    assert current.marker.symbol == "star"
+
+
+def test_stage_label() -> None:
+    assert stage_label(0, 3) == "stem" and stage_label(4, 3) == "head"
+    assert stage_label(2, 3, ["a", "b", "c"]) == "stage 2 · b" and stage_label(2, 3) == "stage 2"
