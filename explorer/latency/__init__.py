@@ -1,0 +1,1 @@
+"""Latency: local ONNX Runtime timing, the board agent and its client, device profiles, the predictor."""
