@@ -24,8 +24,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# every benchmark writes its own section of benchmarks/RESULTS.md (a missing script is skipped)
+BENCHMARKS := analysis_speed ui_latency latency_table predictor_accuracy proxies train_speed
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/analysis_speed.py
+	@for b in $(BENCHMARKS); do \
+	  if [ -f benchmarks/$$b.py ]; then echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; fi; \
+	done
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,notebooks]"

@@ -2,7 +2,8 @@
 
 1. sample ``n`` distinct valid designs (``explorer.mutate.random_architectures``: presets moved
    by random mutations) at one input size;
-2. measure each (locally in ONNX Runtime, or on a board through its agent);
+2. measure each (locally in ONNX Runtime, or on a board through its agent), in ``rounds``
+   interleaved passes keeping each design's lowest median (robust to a busy machine);
 3. split them (seeded) into a fit set and a held-out set (``holdout`` fraction);
 4. fit ``y ≈ F c`` with ``c ≥ 0``, where row ``F_i`` is ``predictor.feature_vector`` of design
    ``i`` (ideal seconds per term) and ``y_i`` its measured seconds, by non-negative least squares
@@ -24,7 +25,7 @@ from ..export import onnx_bytes
 from ..mutate import random_architectures
 from ..spec import ArchitectureSpec
 from .measure import measure_onnx
-from .predictor import FEATURES, feature_vector, predict
+from .predictor import FEATURES, feature_vector, layer_profile, predict
 from .profiles import KINDS, Calibration, DeviceProfile
 
 __all__ = ["CalibrationResult", "Sample", "calibrate", "fit_profile", "measure_samples", "nnls"]
@@ -76,17 +77,27 @@ def nnls(a: np.ndarray, b: np.ndarray, max_iter: int = 500) -> np.ndarray:
 
 
 def measure_samples(specs: list[ArchitectureSpec], measure: Callable[[bytes], dict[str, Any]],
-                    progress: Progress | None = None) -> list[Sample]:
-    """Export and measure each design with ``measure(onnx_bytes) -> {"median_ms": ...}``."""
-    samples = []
+                    progress: Progress | None = None, rounds: int = 2) -> list[Sample]:
+    """Export and measure each design with ``measure(onnx_bytes) -> {"median_ms": ...}``.
+
+    ``rounds`` passes over all designs, keeping each design's lowest median: a pass disturbed by
+    another process on the machine then costs nothing (timing noise only ever adds time).
+    """
+    models = []
     for i, spec in enumerate(specs):
-        if progress:
-            progress(i, len(specs), f"measuring {spec.name}")
-        stats = measure(onnx_bytes(spec))
-        samples.append(Sample(name=spec.name, spec_json=spec.model_dump_json(), measured_ms=stats["median_ms"]))
+        data = onnx_bytes(spec)
+        layer_profile(spec, data)  # the fit needs the graph's layers: read them from this export
+        models.append(data)
+    best = [float("inf")] * len(specs)
+    total = rounds * len(specs)
+    for r in range(rounds):
+        for i, (spec, data) in enumerate(zip(specs, models)):
+            if progress:
+                progress(r * len(specs) + i, total, f"measuring {spec.name} (round {r + 1})")
+            best[i] = min(best[i], float(measure(data)["median_ms"]))
     if progress:
-        progress(len(specs), len(specs), "measured")
-    return samples
+        progress(total, total, "measured")
+    return [Sample(name=s.name, spec_json=s.model_dump_json(), measured_ms=t) for s, t in zip(specs, best)]
 
 
 def fit_profile(base: DeviceProfile, samples: list[Sample]) -> DeviceProfile:
@@ -128,12 +139,13 @@ def calibrate(
     threads: int = 1,
     source: str = "local onnxruntime",
     progress: Progress | None = None,
+    rounds: int = 2,
 ) -> CalibrationResult:
     """Measure ``n`` random designs, fit on ``1 - holdout`` of them, evaluate on the rest."""
     if n < 4:
         raise ValueError(f"calibration needs at least 4 designs (20 or more for a useful fit), got {n}")
     specs = random_architectures(n, seed=seed, input_size=input_size, steps=steps)
-    samples = measure_samples(specs, measure, progress)
+    samples = measure_samples(specs, measure, progress, rounds)
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     n_out = max(1, round(holdout * len(samples)))

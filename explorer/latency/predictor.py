@@ -27,7 +27,6 @@ non-negative least-squares fit (``calibrate.py``).
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 
@@ -121,16 +120,25 @@ def onnx_layers(model: bytes) -> list[Layer]:
     return layers
 
 
-@functools.lru_cache(maxsize=256)
-def _layers_cached(spec_json: str) -> tuple[Layer, ...]:
-    from ..export import onnx_bytes
-
-    return tuple(onnx_layers(onnx_bytes(ArchitectureSpec.model_validate_json(spec_json))))
+_LAYER_CACHE: dict[str, tuple[Layer, ...]] = {}
+_CACHE_SIZE = 512
 
 
-def layer_profile(spec: ArchitectureSpec) -> list[Layer]:
-    """Every node of the exported inference graph with its kind, MACs and bytes (cached per spec)."""
-    return list(_layers_cached(spec.model_dump_json()))
+def layer_profile(spec: ArchitectureSpec, model: bytes | None = None) -> list[Layer]:
+    """Every node of the exported inference graph with its kind, MACs and bytes (cached per spec).
+
+    ``model``: the design's ONNX bytes when the caller already exported it (saves an export).
+    """
+    key = spec.model_dump_json()
+    if key not in _LAYER_CACHE:
+        if model is None:
+            from ..export import onnx_bytes
+
+            model = onnx_bytes(spec)
+        if len(_LAYER_CACHE) >= _CACHE_SIZE:
+            _LAYER_CACHE.pop(next(iter(_LAYER_CACHE)))
+        _LAYER_CACHE[key] = tuple(onnx_layers(model))
+    return list(_LAYER_CACHE[key])
 
 
 def feature_vector(spec: ArchitectureSpec, profile: DeviceProfile) -> np.ndarray:
