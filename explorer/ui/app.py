@@ -40,6 +40,7 @@ EXTRA_TABS = (
     ("Latency", "explorer.ui.latency_tab", "build_latency_tab"),
     ("Training", "explorer.ui.training_tab", "build_training_tab"),
     ("History", "explorer.ui.history_tab", "build_history_tab"),
+    ("Search", "explorer.ui.search_tab", "build_search_tab"),
 )
 
 CSS = """
@@ -140,7 +141,8 @@ def _available_tabs() -> list[tuple[str, Callable[..., None], bool]]:
         if importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)
-        tabs.append((label, getattr(module, builder), label == "History"))
+        build = getattr(module, builder)
+        tabs.append((label, build, "editor" in inspect.signature(build).parameters))
     return tabs
 
 
