@@ -67,6 +67,7 @@ def test_prediction_per_unit_adds_up(capsys: pytest.CaptureFixture[str], tmp_pat
         (["calibrate", "host", "--n", "5"], "at least 20 designs"),
         (["calibrate", "host", "--holdout", "0.95"], "--holdout 0.95 is out of range"),
         (["calibrate", "no-such-board"], "no device profile"),
+        (["calibrate", "host", "--rounds", "0"], "--rounds 0 is out of range"),
         (["calibrate", "host", "--out", str(assets_dir() / "devices" / "host.yaml")], "is a shipped profile"),
     ],
 )
@@ -90,7 +91,7 @@ def test_export_format_follows_the_suffix(tmp_path: Path, capsys: pytest.Capture
 def test_calibrate_measures_fits_saves_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "fitted" / "host.yaml"
     code, stdout, _ = run(capsys, "calibrate", "host", "--n", "20", "--input", "32", "--runs", "2", "--warmup", "0",
-                          "--out", str(out), "--json")
+                          "--rounds", "1", "--out", str(out), "--json")
     report = json.loads(stdout)
     assert code == 0 and report["saved"] == str(out) and report["fit"] + report["held_out"] == 20
     assert report["fit"] >= 13 and 0.0 <= report["within_10pct"] <= 1.0 and report["median_abs_error_pct"] >= 0

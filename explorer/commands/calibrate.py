@@ -1,7 +1,8 @@
 """``explorer calibrate DEVICE``: fit a device profile's factors to measured random designs.
 
 Measures ``--n`` (at least 20) random valid designs at ``--input`` (locally, or on a board with
-``--remote URL --token TOKEN``), fits the predictor's factors by non-negative least squares on a
+``--remote URL --token TOKEN``; ``--rounds`` interleaved passes, each design keeping its lowest
+median), fits the predictor's factors by non-negative least squares on a
 ``1 - --holdout`` share of them, reports the held-out error, and saves the fitted profile to
 ``--out`` (default ``runs/devices/DEVICE.yaml``, which ``--predict DEVICE`` then finds first).
 Shipped profiles in ``assets/devices`` are never overwritten.
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout", type=float, default=0.33, help="share held out for evaluation (default 0.33)")
     p.add_argument("--runs", type=int, default=20, help="timed runs per design (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs per design (default 5)")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved measuring passes; each design keeps its "
+                   "lowest median (default 2: robust to a busy machine)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--remote", metavar="URL", default=None, help="measure on a board's agent, http://HOST:PORT")
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0.1 <= args.holdout <= 0.6:
         raise ValueError(f"--holdout {args.holdout} is out of range; use 0.1 to 0.6")
     check_settings(args.runs, args.warmup, args.threads)
+    if not 1 <= args.rounds <= 10:
+        raise ValueError(f"--rounds {args.rounds} is out of range; use 1 to 10")
     base = load_profile(args.device)
     out = Path(args.out) if args.out else user_dir() / f"{base.name}.yaml"
     shipped = (assets_dir() / "devices").resolve()
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = calibrate(base, measure, n=args.n, input_size=args.input, holdout=args.holdout, seed=args.seed,
-                           threads=args.threads, source=source, progress=progress)
+                           threads=args.threads, source=source, progress=progress, rounds=args.rounds)
     finally:
         bar.close()
     path = save_profile(result.profile, out)
