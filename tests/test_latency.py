@@ -4,18 +4,52 @@ calibration end to end (real ONNX Runtime timings), and one-line refusals with e
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
 
 from explorer.analysis import with_input_size
 from explorer.cli import main
+from explorer.latency.client import RemoteError, health
 from explorer.latency.measure import measure_local
 from explorer.latency.predictor import predict, predict_units
 from explorer.latency.profiles import load_profile
 from explorer.presets import assets_dir, load_preset
 from explorer.spec import expand_units
+
+
+AGENT = Path(__file__).resolve().parents[1] / "explorer" / "latency" / "agent.py"
+TOKEN = "calibration-token"
+
+
+@pytest.fixture(scope="module")
+def board_url() -> Iterator[str]:
+    """The standalone agent on a free 127.0.0.1 port, as a board would run it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, str(AGENT), "--token", TOKEN, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            health(url, TOKEN, timeout=2)
+            break
+        except RemoteError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the agent did not start"
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -100,3 +134,16 @@ def test_calibrate_measures_fits_saves_and_reports(tmp_path: Path, capsys: pytes
     assert fitted.calibration is not None and fitted.calibration.samples == report["fit"]
     assert fitted.calibration.within_10pct == report["within_10pct"] and "local onnxruntime" in fitted.calibration.source
     assert fitted.compute_scale != load_profile(assets_dir() / "devices" / "host.yaml").compute_scale
+
+
+def test_calibrate_through_an_agent(board_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "board.yaml"
+    code, _, err = run(capsys, "calibrate", "cortex-a72", "--remote", board_url, "--token", "wrong", "--out", str(out))
+    assert code == 2 and "401" in err and not out.exists()  # refused before anything is measured
+    code, stdout, _ = run(capsys, "calibrate", "cortex-a72", "--remote", board_url, "--token", TOKEN, "--n", "20",
+                          "--input", "32", "--runs", "2", "--warmup", "0", "--rounds", "1", "--out", str(out), "--json")
+    report = json.loads(stdout)
+    assert code == 0 and report["fit"] + report["held_out"] == 20 and report["source"].startswith(f"agent {board_url}")
+    fitted = load_profile(out)
+    assert fitted.name == "cortex-a72" and fitted.calibration is not None
+    assert fitted.calibration.source == report["source"]
