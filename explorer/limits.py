@@ -32,10 +32,14 @@ def config_from_json(config_json: str) -> BlockSpec | ParallelSpec:
 
 @lru_cache(maxsize=4096)
 def meta_probe(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> tuple[tuple[int, ...], int]:
-    """(output shape, parameter count) of one unit, computed on the meta device."""
+    """(output shape, parameter count) of one unit, computed on the meta device.
+
+    The unit runs in eval mode, as ``analysis`` counts it: shapes and parameters are the same in
+    both modes, and train-mode BatchNorm would refuse the batch of one at a 1×1 map.
+    """
     config = config_from_json(config_json)
     with torch.device("meta"):
-        module = build_unit(config, in_shape[1], num_classes)
+        module = build_unit(config, in_shape[1], num_classes).eval()
         out = module(torch.empty(in_shape))
     params = sum(p.numel() for p in module.parameters())
     return tuple(out.shape), params
