@@ -81,12 +81,13 @@ def _local(spec: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def _remote(spec: Any, args: argparse.Namespace) -> dict[str, Any]:
     from ..export import onnx_bytes
-    from ..latency.client import board_url, measure_remote
+    from ..latency.client import board_url, health, measure_remote
 
     token = args.token or os.environ.get("EXPLORER_AGENT_TOKEN", "")
     if not token:
         raise ValueError("--remote needs the agent's token: --token TOKEN or $EXPLORER_AGENT_TOKEN")
     url = board_url(args.remote)
+    health(url, token, timeout=min(10.0, args.timeout))  # unreachable board or wrong token: told before exporting
     model = onnx_bytes(spec)
     if not args.json:
         print(f"sending {spec.name} ({len(model) / 2**20:.1f} MiB of ONNX) to {url} for {args.warmup} + {args.runs} "
