@@ -18,7 +18,7 @@ from . import __version__
 __all__ = ["main", "COMMAND_MODULES", "UsageError"]
 
 #: sub-command modules under explorer/commands, in the order ``--help`` lists them
-COMMAND_MODULES = ["presets", "summarize", "ui", "export", "latency", "agent", "calibrate", "search"]
+COMMAND_MODULES = ["presets", "summarize", "ui", "export", "latency", "agent", "calibrate", "search", "train", "proxies", "runs"]
 
 
 class UsageError(Exception):

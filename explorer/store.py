@@ -1,0 +1,537 @@
+"""The explorer's memory: designs, analyses, latency, proxies and training runs in one SQLite file.
+
+``Store(path)`` opens (or creates) the database; ``path=None`` means ``$EXPLORER_DB`` or
+``./runs/explorer.sqlite``. Tables::
+
+    designs   (id, name, spec_yaml, spec_hash UNIQUE, created_at)
+    analyses  (id, design_id → designs, input_size, params, macs, peak_activation_bytes, json, created_at)
+    latency   (id, design_id → designs, backend, device, threads, runs, median_ms, p90_ms, cv, json, created_at)
+    proxies   (id, design_id → designs, input_size, dataset, seed, json, created_at)
+    runs      (id, design_id → designs, dataset, config_json, status, started_at, finished_at,
+               metrics_json, weights_path, pid, proc_start, host, error)
+    run_steps (run_id → runs, step, train_loss, val_accuracy, lr, seconds; PRIMARY KEY (run_id, step))
+
+Nothing is lost: the database runs in WAL mode with ``synchronous=FULL``, and every write is its own
+small transaction committed before the call returns, so a process killed at any instant (SIGKILL
+included) leaves every row it had written, and the file consistent. A run's status is one of
+``running | finished | cancelled | interrupted | failed``; a run left ``running`` by a process that
+no longer exists is marked ``interrupted`` when the store is next opened (its steps are kept).
+
+The schema is versioned with ``PRAGMA user_version``: :data:`MIGRATIONS` is an ordered list, and
+opening an older file applies the missing ones, each in one transaction with its version bump.
+Times are Unix seconds (UTC). Timestamps and JSON are plain text: the file reads in any SQLite tool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import yaml
+
+__all__ = [
+    "DEFAULT_DB",
+    "MIGRATIONS",
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "DesignRow",
+    "RunRow",
+    "StepRow",
+    "Store",
+    "default_db_path",
+    "spec_hash",
+]
+
+DEFAULT_DB = Path("runs") / "explorer.sqlite"
+RUN_STATUSES = ("running", "finished", "cancelled", "interrupted", "failed")
+
+#: (description, statements): migration i brings the file from user_version i to i + 1
+MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "designs, training runs and their curves",
+        (
+            """CREATE TABLE designs (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                spec_yaml TEXT NOT NULL,
+                spec_hash TEXT NOT NULL UNIQUE,
+                created_at REAL NOT NULL)""",
+            """CREATE TABLE runs (
+                id INTEGER PRIMARY KEY,
+                design_id INTEGER NOT NULL REFERENCES designs(id),
+                dataset TEXT NOT NULL,
+                config_json TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'cancelled', 'interrupted', 'failed')),
+                started_at REAL NOT NULL,
+                finished_at REAL,
+                metrics_json TEXT,
+                weights_path TEXT)""",
+            """CREATE TABLE run_steps (
+                run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                step INTEGER NOT NULL,
+                train_loss REAL,
+                val_accuracy REAL,
+                lr REAL,
+                seconds REAL NOT NULL,
+                PRIMARY KEY (run_id, step))""",
+        ),
+    ),
+    (
+        "analyses, latency and proxies; which process owns a run, and why one failed",
+        (
+            """CREATE TABLE analyses (
+                id INTEGER PRIMARY KEY,
+                design_id INTEGER NOT NULL REFERENCES designs(id),
+                input_size INTEGER NOT NULL,
+                params INTEGER NOT NULL,
+                macs INTEGER NOT NULL,
+                peak_activation_bytes INTEGER NOT NULL,
+                json TEXT NOT NULL,
+                created_at REAL NOT NULL)""",
+            """CREATE TABLE latency (
+                id INTEGER PRIMARY KEY,
+                design_id INTEGER NOT NULL REFERENCES designs(id),
+                backend TEXT NOT NULL,
+                device TEXT NOT NULL,
+                threads INTEGER,
+                runs INTEGER,
+                median_ms REAL NOT NULL,
+                p90_ms REAL,
+                cv REAL,
+                json TEXT NOT NULL,
+                created_at REAL NOT NULL)""",
+            """CREATE TABLE proxies (
+                id INTEGER PRIMARY KEY,
+                design_id INTEGER NOT NULL REFERENCES designs(id),
+                input_size INTEGER NOT NULL,
+                dataset TEXT NOT NULL,
+                seed INTEGER NOT NULL,
+                json TEXT NOT NULL,
+                created_at REAL NOT NULL)""",
+            "ALTER TABLE runs ADD COLUMN pid INTEGER",
+            "ALTER TABLE runs ADD COLUMN proc_start TEXT",
+            "ALTER TABLE runs ADD COLUMN host TEXT",
+            "ALTER TABLE runs ADD COLUMN error TEXT",
+            "CREATE INDEX runs_by_status ON runs(status)",
+            "CREATE INDEX analyses_by_design ON analyses(design_id, input_size)",
+            "CREATE INDEX latency_by_design ON latency(design_id)",
+        ),
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_db_path() -> Path:
+    """``$EXPLORER_DB`` if set, else ``./runs/explorer.sqlite``."""
+    env = os.environ.get("EXPLORER_DB", "").strip()
+    return Path(env).expanduser() if env else DEFAULT_DB
+
+
+def spec_hash(spec_yaml: str) -> str:
+    """sha256 of the design's canonical JSON (sorted keys): the same design in any YAML layout hashes alike."""
+    data = _parse_yaml(spec_yaml)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _parse_yaml(spec_yaml: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(spec_yaml)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the design is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValueError("a design must be a YAML mapping (name, input, stem, stages, head)")
+    return data
+
+
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _proc_start(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat; fields after the command name
+
+
+def _alive(pid: int | None, proc_start: str | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if proc_start is not None:
+        now = _proc_start(pid)
+        if now is not None and now != proc_start:
+            return False  # the pid was reused by another process
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return False  # a zombie: killed, not yet reaped
+        except OSError:
+            pass
+    return True
+
+
+@dataclass
+class DesignRow:
+    id: int
+    name: str
+    spec_yaml: str
+    spec_hash: str
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StepRow:
+    """One point of a training curve: ``train_loss`` is the mean over the steps since the last row."""
+
+    step: int
+    train_loss: float | None = None
+    val_accuracy: float | None = None
+    lr: float | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunRow:
+    id: int
+    design_id: int
+    design_name: str
+    dataset: str
+    status: str
+    started_at: float
+    finished_at: float | None
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    weights_path: str | None
+    error: str | None = None
+    curve: list[StepRow] = field(default_factory=list)
+
+    def to_dict(self, with_curve: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        if not with_curve:
+            out.pop("curve")
+        return out
+
+
+class Store:
+    """The SQLite store (see the module docstring). Safe to share between threads of one process."""
+
+    def __init__(self, path: str | Path | None = None, *, mark_interrupted: bool = True) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_db_path()
+        memory = str(self.path) == ":memory:"
+        if not memory:
+            if self.path.is_dir():
+                raise ValueError(f"{self.path} is a directory; give the store a file path such as runs/explorer.sqlite")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            if not memory:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise ValueError(f"{self.path}: SQLite refused WAL mode (got {mode}); is it on a network share?")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{self.path} is not a usable explorer database ({exc})") from None
+        if mark_interrupted:
+            self.mark_interrupted()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self)
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(args)).fetchall()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    def journal_mode(self) -> str:
+        return str(self._query("PRAGMA journal_mode")[0][0])
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: 'ok' for a consistent file."""
+        return "; ".join(str(r[0]) for r in self._query("PRAGMA integrity_check"))
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path} has schema version {version}, made by a newer explorer; this one reads up to "
+                f"{SCHEMA_VERSION}: upgrade the explorer or use another --db"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            apply_migration(self._conn, target)
+
+    # ------------------------------------------------------------------ designs
+
+    def save_design(self, spec: Any, name: str | None = None) -> int:
+        """Store a design (YAML text or an ``ArchitectureSpec``) and return its id; the same design twice gives one row."""
+        spec_yaml = spec if isinstance(spec, str) else spec.to_yaml()
+        data = _parse_yaml(spec_yaml)
+        name = name or str(data.get("name") or "design")
+        digest = spec_hash(spec_yaml)
+        with self._tx() as c:
+            row = c.execute("SELECT id FROM designs WHERE spec_hash = ?", (digest,)).fetchone()
+            if row:
+                return int(row[0])
+            cur = c.execute("INSERT INTO designs (name, spec_yaml, spec_hash, created_at) VALUES (?, ?, ?, ?)",
+                            (name, spec_yaml, digest, time.time()))
+            return int(cur.lastrowid)
+
+    def get_design(self, design_id: int) -> DesignRow:
+        rows = self._query("SELECT * FROM designs WHERE id = ?", (int(design_id),))
+        if not rows:
+            raise ValueError(f"no design {design_id} in {self.path}; `explorer runs` lists what is stored")
+        return DesignRow(**dict(rows[0]))
+
+    def list_designs(self, limit: int = 500) -> list[DesignRow]:
+        return [DesignRow(**dict(r)) for r in self._query("SELECT * FROM designs ORDER BY id DESC LIMIT ?", (limit,))]
+
+    # ------------------------------------------------------------------ measurements
+
+    def save_analysis(self, design_id: int, analysis: Any) -> int:
+        """Store an ``explorer.analysis.Analysis`` (or its ``summary()`` dict) of a design."""
+        data = analysis.summary() if hasattr(analysis, "summary") else dict(analysis)
+        shape = data.get("input_shape") or [0, 0, 0, 0]
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO analyses (design_id, input_size, params, macs, peak_activation_bytes, json, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (int(design_id), int(shape[-1]), int(data["params"]), int(data["macs"]),
+                 int(data.get("peak_activation_bytes", 0)), json.dumps(data, default=str), time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def list_analyses(self, design_id: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM analyses" + (" WHERE design_id = ?" if design_id is not None else "") + " ORDER BY id"
+        return [dict(r) for r in self._query(sql, () if design_id is None else (int(design_id),))]
+
+    def save_latency(self, design_id: int, backend: str, device: str, median_ms: float, *, threads: int | None = None,
+                     runs: int | None = None, p90_ms: float | None = None, cv: float | None = None,
+                     extra: Mapping[str, Any] | None = None) -> int:
+        """Store one latency measurement of a design (milliseconds; ``cv`` = std / mean of the runs)."""
+        if not (isinstance(median_ms, (int, float)) and math.isfinite(median_ms) and median_ms >= 0):
+            raise ValueError(f"median_ms {median_ms!r} must be a finite, non-negative number of milliseconds")
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO latency (design_id, backend, device, threads, runs, median_ms, p90_ms, cv, json, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (int(design_id), backend, device, threads, runs, float(median_ms), _finite(p90_ms), _finite(cv),
+                 json.dumps(dict(extra or {}), default=str), time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def list_latency(self, design_id: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM latency" + (" WHERE design_id = ?" if design_id is not None else "") + " ORDER BY id"
+        return [dict(r) for r in self._query(sql, () if design_id is None else (int(design_id),))]
+
+    def save_proxies(self, design_id: int, input_size: int, dataset: str, seed: int, scores: Mapping[str, Any]) -> int:
+        """Store the zero-cost proxy scores of a design."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO proxies (design_id, input_size, dataset, seed, json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (int(design_id), int(input_size), dataset, int(seed), json.dumps(dict(scores), default=str), time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def list_proxies(self, design_id: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM proxies" + (" WHERE design_id = ?" if design_id is not None else "") + " ORDER BY id"
+        rows = [dict(r) for r in self._query(sql, () if design_id is None else (int(design_id),))]
+        for r in rows:
+            r["scores"] = json.loads(r.pop("json"))
+        return rows
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, design_id: int, dataset: str, config: Mapping[str, Any]) -> int:
+        """A new run, status ``running``, owned by this process; returns its id."""
+        pid = os.getpid()
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO runs (design_id, dataset, config_json, status, started_at, pid, proc_start, host) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                (int(design_id), dataset, json.dumps(dict(config), default=str), time.time(), pid, _proc_start(pid),
+                 socket.gethostname()),
+            )
+            return int(cur.lastrowid)
+
+    def log_steps(self, run_id: int, rows: Iterable[StepRow | Mapping[str, Any]]) -> None:
+        """Append curve points in one transaction; a point at an existing step fills in its empty fields."""
+        points = [r if isinstance(r, StepRow) else StepRow(**dict(r)) for r in rows]
+        if not points:
+            return
+        with self._tx() as c:
+            c.executemany(
+                "INSERT INTO run_steps (run_id, step, train_loss, val_accuracy, lr, seconds) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, step) DO UPDATE SET "
+                "train_loss = coalesce(excluded.train_loss, train_loss), "
+                "val_accuracy = coalesce(excluded.val_accuracy, val_accuracy), "
+                "lr = coalesce(excluded.lr, lr), seconds = max(excluded.seconds, seconds)",
+                [(int(run_id), int(p.step), _finite(p.train_loss), _finite(p.val_accuracy), _finite(p.lr),
+                  float(p.seconds)) for p in points],
+            )
+
+    def finish_run(self, run_id: int, status: str, metrics: Mapping[str, Any] | None = None,
+                   weights_path: str | Path | None = None, error: str | None = None) -> None:
+        """Close a run: its final status, metrics and where its weights lie."""
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"status {status!r}: use one of {', '.join(s for s in RUN_STATUSES if s != 'running')}")
+        with self._tx() as c:
+            c.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, metrics_json = ?, weights_path = ?, error = ? WHERE id = ?",
+                (status, time.time(), json.dumps(dict(metrics or {}), default=str),
+                 str(weights_path) if weights_path else None, error, int(run_id)),
+            )
+
+    def _run_from(self, r: sqlite3.Row) -> RunRow:
+        return RunRow(
+            id=r["id"], design_id=r["design_id"], design_name=r["design_name"], dataset=r["dataset"],
+            status=r["status"], started_at=r["started_at"], finished_at=r["finished_at"],
+            config=json.loads(r["config_json"] or "{}"), metrics=json.loads(r["metrics_json"] or "{}"),
+            weights_path=r["weights_path"], error=r["error"],
+        )
+
+    _RUNS_SQL = "SELECT runs.*, designs.name AS design_name FROM runs JOIN designs ON designs.id = runs.design_id"
+
+    def list_runs(self, limit: int = 200, status: str | None = None) -> list[RunRow]:
+        """The newest runs first (without their curves)."""
+        where = " WHERE runs.status = ?" if status else ""
+        args: tuple[Any, ...] = ((status,) if status else ()) + (int(limit),)
+        return [self._run_from(r) for r in self._query(self._RUNS_SQL + where + " ORDER BY runs.id DESC LIMIT ?", args)]
+
+    def get_run(self, run_id: int) -> RunRow:
+        """One run with its whole curve (points in step order)."""
+        rows = self._query(self._RUNS_SQL + " WHERE runs.id = ?", (int(run_id),))
+        if not rows:
+            raise ValueError(f"no run {run_id} in {self.path}; `explorer runs` lists what is stored")
+        run = self._run_from(rows[0])
+        run.curve = self.get_curve(run.id)
+        return run
+
+    def get_curve(self, run_id: int) -> list[StepRow]:
+        rows = self._query("SELECT step, train_loss, val_accuracy, lr, seconds FROM run_steps WHERE run_id = ? "
+                           "ORDER BY step", (int(run_id),))
+        return [StepRow(**dict(r)) for r in rows]
+
+    def mark_interrupted(self) -> list[int]:
+        """Runs left ``running`` by a process of this host that no longer exists -> ``interrupted``; their ids."""
+        host = socket.gethostname()
+        rows = self._query("SELECT id, pid, proc_start, host, started_at FROM runs WHERE status = 'running'")
+        marked = []
+        for r in rows:
+            if r["host"] not in (None, host) or _alive(r["pid"], r["proc_start"]):
+                continue
+            curve = self.get_curve(r["id"])
+            losses = [p for p in curve if p.train_loss is not None]
+            accs = [p for p in curve if p.val_accuracy is not None]
+            metrics = {
+                "steps": curve[-1].step if curve else 0,
+                "seconds": curve[-1].seconds if curve else 0.0,
+                "final_train_loss": losses[-1].train_loss if losses else None,
+                "val_accuracy": accs[-1].val_accuracy if accs else None,
+            }
+            with self._tx() as c:
+                c.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ?, metrics_json = ?, error = ? "
+                    "WHERE id = ? AND status = 'running'",
+                    (r["started_at"] + metrics["seconds"], json.dumps(metrics),
+                     "the training process ended without closing the run (killed or crashed)", r["id"]),
+                )
+            marked.append(int(r["id"]))
+        return marked
+
+
+class _Transaction:
+    """``with store._tx() as conn:`` one IMMEDIATE transaction under the store's lock; commit or roll back."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store._lock.acquire()
+        try:
+            self.store._conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.store._lock.release()
+            raise
+        return self.store._conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            self.store._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self.store._lock.release()
+
+
+def apply_migration(conn: sqlite3.Connection, target: int) -> None:
+    """Apply migration number ``target`` (1-based) and set ``user_version = target``, all in one transaction.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    _description, statements = MIGRATIONS[target - 1]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= target:  # another process got there first
+            conn.execute("COMMIT")
+            return
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def iter_rows(store: Store, table: str) -> Iterator[dict[str, Any]]:
+    """Every row of one of the store's tables (for checks and exports)."""
+    if table not in ("designs", "analyses", "latency", "proxies", "runs", "run_steps"):
+        raise ValueError(f"unknown table {table!r}")
+    for r in store._query(f"SELECT * FROM {table}"):
+        yield dict(r)
