@@ -1,0 +1,58 @@
+"""The history tab: every stored run and design, charts of them, and "load into editor".
+
+Only layout and wiring; the callbacks are ``explorer.ui.history_callbacks``. ``build_history_tab``
+is called by ``explorer.ui.app`` inside an open ``gr.Tab`` with the design state and the YAML
+editor; loading a design sets the editor's text, whose change event validates and applies it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from . import history_callbacks as hc
+
+__all__ = ["build_history_tab"]
+
+
+def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
+    """Lay out the history panel inside the open tab and wire it to ``history_callbacks``."""
+    with gr.Row():
+        refresh_btn = gr.Button("Refresh", elem_id="hist-refresh")
+    status = gr.Markdown("", elem_id="hist-status")
+    runs_table = gr.Dataframe(headers=hc.RUN_HEADERS, interactive=False, label="training runs (newest first)",
+                              elem_id="hist-runs", max_height=360)
+    chart = gr.Plot(label="accuracy vs MACs", elem_id="hist-chart")
+    with gr.Row():
+        picked_runs = gr.Dropdown([], multiselect=True, label="runs to compare", elem_id="hist-pick-runs")
+    curves = gr.Plot(label="curves of the chosen runs", elem_id="hist-curves")
+    designs_table = gr.Dataframe(headers=hc.DESIGN_HEADERS, interactive=False, label="stored designs",
+                                 elem_id="hist-designs", max_height=300)
+    with gr.Row():
+        picked_design = gr.Dropdown([], label="stored design", elem_id="hist-pick-design")
+        load_btn = gr.Button("Load into editor", variant="primary", elem_id="hist-load")
+
+    def on_refresh() -> tuple[Any, ...]:
+        out = hc.refresh()
+        return (out["status"], out["runs_table"], out["chart"], gr.update(choices=out["run_choices"]),
+                out["designs_table"], gr.update(choices=out["design_choices"]))
+
+    def on_pick(run_ids: list[Any]) -> Any:
+        return hc.curves_figure(run_ids)
+
+    def on_load(design_id: Any) -> tuple[Any, Any]:
+        out = hc.load_design(design_id)
+        return out["status"], out.get("editor", gr.skip())
+
+    refresh_outputs = [status, runs_table, chart, picked_runs, designs_table, picked_design]
+    refresh_btn.click(on_refresh, None, refresh_outputs)
+    picked_runs.change(on_pick, [picked_runs], [curves])
+    load_btn.click(on_load, [picked_design], [status, editor])
+    # the tab fills itself when the page loads (a Blocks-level load event is the app's; a tab's own
+    # select event refreshes whenever the user opens it)
+    parent = gr.context.Context.block
+    while parent is not None and not isinstance(parent, gr.Tab):
+        parent = getattr(parent, "parent", None)
+    if parent is not None:
+        parent.select(on_refresh, None, refresh_outputs)

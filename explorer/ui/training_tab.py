@@ -1,0 +1,55 @@
+"""The training tab: a short training run of the current design with live plotly curves.
+
+Only layout and wiring; the callbacks are ``explorer.ui.training_callbacks``. ``build_training_tab``
+is called by ``explorer.ui.app`` inside an open ``gr.Tab``; ``spec_yaml`` is the ``gr.State`` that
+holds the current valid design as YAML text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import gradio as gr
+
+from . import training_callbacks as tc
+
+__all__ = ["build_training_tab"]
+
+HELP = """\
+Train the current design for a few minutes on the CPU (CUDA when present): AdamW, warm-up then
+cosine learning rate, label smoothing, random crops (and flips where the labels allow). The design
+is built for the dataset's input size and classes. **Cancel** stops it within a step; the run keeps
+what it learned (evaluated and saved). Every run, its curve and weights go to the store
+(`$EXPLORER_DB`, default `runs/explorer.sqlite`); see the History tab.
+"""
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def build_training_tab(spec_yaml: gr.State) -> None:
+    """Lay out the training panel inside the open tab and wire it to ``training_callbacks``."""
+    gr.Markdown(HELP)
+    with gr.Row():
+        dataset = gr.Dropdown(tc.DATASETS, value="digits", label="dataset", elem_id="train-dataset")
+        steps = gr.Number(100, label="steps", precision=0, minimum=1, maximum=tc.MAX_UI_STEPS, elem_id="train-steps")
+        size = gr.Number(32, label="input size", precision=0, minimum=16, maximum=256, elem_id="train-input")
+        seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id="train-seed")
+    with gr.Row():
+        start_btn = gr.Button("Start", variant="primary", elem_id="train-start")
+        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+    status = gr.Markdown("", elem_id="train-status")
+    with gr.Row():
+        loss_plot = gr.Plot(label="training loss", elem_id="train-loss")
+        acc_plot = gr.Plot(label="validation accuracy", elem_id="train-acc")
+
+    def on_start(spec: str, ds: str, n: Any, s: Any, sd: Any, request: gr.Request) -> Iterator[tuple[Any, Any, Any]]:
+        yield from tc.start_training(spec, ds, n, s, sd, session=_session(request))
+
+    def on_cancel(request: gr.Request) -> str:
+        return tc.cancel_training(_session(request))
+
+    start_btn.click(on_start, [spec_yaml, dataset, steps, size, seed], [status, loss_plot, acc_plot],
+                    concurrency_limit=2, concurrency_id="training")
+    cancel_btn.click(on_cancel, None, status, concurrency_limit=None, queue=False)
