@@ -98,3 +98,19 @@ def test_download_the_yaml_and_load_it_back(page, tmp_path: Path) -> None:
     chooser.value.set_files(str(saved))
     assert wait_params_change(page, other) == mutated
     assert "Loaded design.yaml" in page.inner_text("#status")
+
+
+def test_latency_prediction_and_a_short_search_in_their_tabs(page) -> None:
+    from explorer.latency.predictor import predict
+    from explorer.latency.profiles import load_profile
+
+    open_tab(page, "#main-tabs", "Latency")
+    page.click("#lat-predict")
+    page.wait_for_selector("#lat-status :text('predicted')")
+    expected = predict(load_preset("attendnext"), load_profile("host"))
+    assert f"{expected:.2f}" in page.inner_text("#lat-status")
+    open_tab(page, "#main-tabs", "Search")
+    page.fill("#search-steps input", "3")
+    page.click("#search-run")
+    page.wait_for_selector("#search-status :text('Evaluated')", timeout=120_000)
+    assert "Best" in page.inner_text("#search-status")
