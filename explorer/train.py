@@ -243,7 +243,7 @@ def precise_bn(model: nn.Module, x: torch.Tensor, max_images: int = 1024, batch_
     reads them. Returns the number of BatchNorm layers updated.
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if not norms or len(x) == 0:
+    if not norms or len(x) == 0 or max_images <= 0:
         return 0
     was_training = model.training
     momenta = [m.momentum for m in norms]
