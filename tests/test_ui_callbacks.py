@@ -244,6 +244,7 @@ def test_an_edit_shows_its_numbers_first_and_parks_the_rest(start) -> None:
     assert set(first["pending"]) == {"bars", "editor"}  # only outputs the page has are parked
     assert out.slow == ["bars", "editor"]
     assert out.flush(first["pending"]) == [result["bars"], result["editor"]]
+    assert "download" in app.FAST_OUTPUTS  # "Save YAML" right after an edit saves that edit
     skipped = out.flush(None)  # nothing parked: every slow view is left as it is
     assert len(skipped) == 2 and all(v == gr.skip() for v in skipped)
 

@@ -83,7 +83,7 @@ def _safe_progress(progress: Any) -> cb.Progress:
 #: appear without waiting for the browser to redraw three plots and the table
 FAST_OUTPUTS = frozenset({
     "spec_yaml", "history", "metrics", "status", "edit_error", "yaml_error", "undo_btn", "redo_btn", "draft",
-    "draft_note",
+    "draft_note", "download",  # "Save YAML" right after an edit must save that edit
 })
 
 
