@@ -17,8 +17,6 @@ Target (issue 3): p50 <= 300 ms. Writes the ``ui_latency`` section of ``benchmar
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -51,12 +49,6 @@ TIME_EDIT_JS = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def browser_edit_times(n_edits: int, pauses_ms: tuple[int, ...] = (0, 1000)) -> tuple[dict[int, list[float]], list[str]]:
     """For each pause between edits: milliseconds from click to new params on screen, per edit.
 
@@ -66,12 +58,12 @@ def browser_edit_times(n_edits: int, pauses_ms: tuple[int, ...] = (0, 1000)) -> 
     """
     from playwright.sync_api import sync_playwright
 
-    from explorer.ui.app import serve_subprocess
+    from explorer.ui.app import find_chromium, free_port, serve_subprocess
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         raise SystemExit("no Chromium on PATH: install the system 'chromium' package")
-    port = _free_port()
+    port = free_port()
     log = Path(tempfile.mkdtemp()) / "ui.log"
     proc = serve_subprocess(port, log=log)
     times: dict[int, list[float]] = {}

@@ -18,6 +18,8 @@ import importlib
 import inspect
 import importlib.util
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +35,7 @@ from ..spec import MAX_SPEC_BYTES
 from . import callbacks as cb
 from .callbacks import FORM_SLOTS, TABLE_HEADERS, slot_keys
 
-__all__ = ["CSS", "EXTRA_TABS", "build_app", "launch", "serve_subprocess"]
+__all__ = ["CSS", "EXTRA_TABS", "build_app", "find_chromium", "free_port", "launch", "serve_subprocess"]
 
 #: tabs other modules contribute: (tab label, module, builder); each is wired when its module exists
 EXTRA_TABS = (
@@ -349,6 +351,22 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
         footer_links=[],
         quiet=False,
     )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (for a test or benchmark server)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def find_chromium() -> str | None:
+    """The system Chromium (never a downloaded one), for the browser tests, benchmark and screenshot."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
 
 
 def serve_subprocess(port: int, host: str = "127.0.0.1", timeout_s: float = 180.0,

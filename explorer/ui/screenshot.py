@@ -8,31 +8,23 @@ changes, and saves the page at 1400 px wide. Default output: ``assets/screenshot
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 from ..presets import assets_dir
-from .app import serve_subprocess
+from .app import find_chromium, free_port, serve_subprocess
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def take_screenshot(out: Path, width: int = 1400, height: int = 1500, mutation: str = "wider") -> Path:
     """Save a PNG of the explorer after one ``mutation`` of AttendNeXt; returns ``out``."""
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         raise FileNotFoundError("no Chromium on PATH: install the system 'chromium' package")
-    port = _free_port()
+    port = free_port()
     proc = serve_subprocess(port, log=Path(tempfile.mkdtemp()) / "ui.log")
     try:
         with sync_playwright() as p:

@@ -10,12 +10,12 @@ reason shown, except when ``REQUIRE_BROWSER=1`` (as in CI), where that is a fail
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from explorer.ui.app import find_chromium, free_port
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run",
@@ -28,21 +28,6 @@ def _missing(reason: str) -> None:
     if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
-
-
-def find_chromium() -> str | None:
-    """The system Chromium, never a downloaded one."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
