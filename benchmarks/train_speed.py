@@ -78,6 +78,16 @@ def ours(spec, data: DataSplit, steps: int, batch: int, device: torch.device, se
     return train(spec, config, store=store, data=data).images_per_s
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def measure(preset: str, device: torch.device, steps: int, repeats: int, seed: int = 0) -> dict:
     data = load_dataset("digits", 32)
     spec = spec_for_data(resolve_spec(preset), 32, data.num_classes)
@@ -94,7 +104,7 @@ def measure(preset: str, device: torch.device, steps: int, repeats: int, seed: i
                               else bare_loop(spec, data, steps, 64, device, seed, cuda, cuda))
             pairs.append(got)
             print(json.dumps({"repeat": r, **{k: round(v, 1) for k, v in got.items()}}), flush=True)
-    name = torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine()
+    name = torch.cuda.get_device_name(device) if cuda else _cpu_name()
     return {
         "device": str(device), "device_name": name, "threads": torch.get_num_threads(), "preset": preset,
         "steps": steps, "repeats": repeats, "torch": torch.__version__,
