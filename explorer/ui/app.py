@@ -370,13 +370,16 @@ def find_chromium() -> str | None:
 
 
 def serve_subprocess(port: int, host: str = "127.0.0.1", timeout_s: float = 180.0,
-                     log: Path | None = None) -> subprocess.Popen:
+                     log: Path | None = None, db: Path | None = None) -> subprocess.Popen:
     """Start ``explorer ui`` in a child process and wait (at most ``timeout_s``) until it answers.
 
     For the browser tests and the latency benchmark. Raises ``RuntimeError`` with the server's
-    output if it exits or does not answer in time; the caller terminates the process.
+    output if it exits or does not answer in time; the caller terminates the process. ``db``, when
+    given, is the SQLite store the server's Training and History tabs use (``EXPLORER_DB``).
     """
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    if db is not None:
+        env["EXPLORER_DB"] = str(db)
     out = open(log, "wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "explorer", "ui", "--host", host, "--port", str(port)],
                             stdout=out, stderr=subprocess.STDOUT, env=env)

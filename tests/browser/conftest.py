@@ -47,8 +47,9 @@ def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     from explorer.ui.app import serve_subprocess
 
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "explorer-ui.log"
-    proc = serve_subprocess(port, log=log, timeout_s=180)
+    folder = tmp_path_factory.mktemp("server")
+    log = folder / "explorer-ui.log"
+    proc = serve_subprocess(port, log=log, timeout_s=180, db=folder / "explorer.sqlite")
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

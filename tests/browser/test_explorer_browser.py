@@ -114,3 +114,32 @@ def test_latency_prediction_and_a_short_search_in_their_tabs(page) -> None:
     page.click("#search-run")
     page.wait_for_selector("#search-status :text('Evaluated')", timeout=120_000)
     assert "Best" in page.inner_text("#search-status")
+
+
+def test_train_in_the_browser_then_find_the_run_in_history_and_reload_it(page) -> None:
+    """Training tab: a short run streams its curves and ends stored; History lists it and loads its design."""
+    pick_preset(page, "mobilenetv3_small")
+    small = wait_params_change(page, analyze(load_preset("attendnext")).params)
+    open_tab(page, "#main-tabs", "Training")
+    page.fill("#train-steps input", "20")
+    page.click("#train-start")
+    page.wait_for_selector("#train-status :text('finished')", timeout=120_000)
+    status = page.inner_text("#train-status")
+    assert "20 steps" in status and "val accuracy" in status
+    assert page.locator("#train-loss .js-plotly-plot").count() == 1
+    assert page.locator("#train-acc .js-plotly-plot").count() == 1
+
+    pick_preset(page, "attendnext")
+    wait_params_change(page, small)
+    open_tab(page, "#main-tabs", "History")
+    page.click("#hist-refresh")
+    page.wait_for_selector("#hist-status :text('run(s)')")
+    assert "mobilenetv3_small" in page.inner_text("#hist-runs")
+    assert page.locator("#hist-chart .js-plotly-plot").count() == 1
+    page.click("#hist-pick-design input")
+    page.locator("ul[role=listbox] li", has_text="mobilenetv3_small").first.click()
+    page.click("#hist-load")
+    page.wait_for_selector("#hist-status :text('Loaded design')")
+    # the stored design is the one trained (32x32, 10 classes): the editor applies it to the numbers
+    trained = wait_params_change(page, analyze(load_preset("attendnext")).params)
+    assert trained < analyze(load_preset("attendnext")).params
