@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .spec import ArchitectureSpec, SpecError, load_spec
 
@@ -49,8 +50,16 @@ def load_preset(name: str) -> ArchitectureSpec:
     return _load_preset_cached(name)
 
 
-def resolve_spec(ref: str | Path) -> ArchitectureSpec:
-    """A preset name or a YAML/JSON file path -> validated spec (the CLI's SPEC argument)."""
+def resolve_spec(ref: str | Path | dict[str, Any] | ArchitectureSpec) -> ArchitectureSpec:
+    """A preset name, a YAML/JSON file path, YAML/JSON text, a mapping or a spec -> validated spec.
+
+    The CLI's SPEC argument and the Python entry points (``train``, ``compute_proxies``) read
+    designs through this; a spec object is returned as it is.
+    """
+    if isinstance(ref, ArchitectureSpec):
+        return ref
+    if isinstance(ref, dict) or (isinstance(ref, str) and ("\n" in ref or ref.lstrip().startswith("{"))):
+        return load_spec(ref)
     path = Path(ref)
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
         return load_spec(path)

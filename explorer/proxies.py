@@ -161,14 +161,15 @@ def compute_proxies(
     "dataset", "params"}``. The model is initialised with ``torch.manual_seed(seed)`` and every
     proxy sees the same fresh weights and the same batch.
     """
-    from .train import _as_spec, spec_for_data
+    from .presets import resolve_spec
+    from .train import spec_for_data
 
     names = list(names or PROXIES)
     unknown = [n for n in names if n not in PROXIES]
     if unknown:
         raise ValueError(f"unknown proxy {unknown[0]!r}; proxies: {', '.join(PROXIES)}")
     x, y, num_classes = proxy_batch(dataset, input_size, batch_size, seed, data)
-    run_spec = spec_for_data(_as_spec(spec), int(x.shape[-1]), num_classes, int(x.shape[1]))
+    run_spec = spec_for_data(resolve_spec(spec), int(x.shape[-1]), num_classes, int(x.shape[1]))
     torch.manual_seed(seed)
     model = build_model(run_spec)
     state = copy.deepcopy(model.state_dict())

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .build import ExplorerNet, build_model
 from .data import DataSplit, load_dataset
+from .presets import resolve_spec
 from .spec import ArchitectureSpec, SpecError, load_spec
 from .store import StepRow, Store
 
@@ -339,17 +340,6 @@ class _Batches:
 # ----------------------------------------------------------------------------- the run
 
 
-def _as_spec(spec: ArchitectureSpec | str | Path | dict[str, Any]) -> ArchitectureSpec:
-    """A spec, a preset name, a spec file path, YAML/JSON text or a mapping -> validated spec."""
-    if isinstance(spec, ArchitectureSpec):
-        return spec
-    if isinstance(spec, (str, Path)) and "\n" not in str(spec) and not str(spec).lstrip().startswith("{"):
-        from .presets import resolve_spec
-
-        return resolve_spec(spec)
-    return load_spec(spec)
-
-
 def train(
     spec: ArchitectureSpec | str | Path | dict[str, Any],
     config: TrainConfig | None = None,
@@ -366,7 +356,7 @@ def train(
     loading ``config.dataset`` (benchmarks reuse one split).
     """
     config = config or TrainConfig()
-    base_spec = _as_spec(spec)
+    base_spec = resolve_spec(spec)
     data = data if data is not None else load_dataset(config.dataset, config.input_size, config.data_seed,
                                                       n_train=config.n_train, n_val=config.n_val)
     run_spec = spec_for_data(base_spec, data.input_size, data.num_classes, data.channels)

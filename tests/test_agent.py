@@ -18,21 +18,16 @@ from explorer.export import onnx_bytes
 from explorer.latency.client import RemoteError, health, measure_remote
 from explorer.presets import load_preset
 from explorer.analysis import with_input_size
+from explorer.ui.app import free_port
 
 AGENT = Path(__file__).resolve().parents[1] / "explorer" / "latency" / "agent.py"
 TOKEN = "s3cret-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The standalone agent file run by plain Python (as on a board), 16 MiB limit, log captured."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("agent") / "agent.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, str(AGENT), "--token", TOKEN, "--port", str(port), "--max-mb", "16"],
@@ -158,7 +153,7 @@ def test_one_measurement_at_a_time(agent, tiny_model: bytes) -> None:
 
 def test_unreachable_board_gives_a_clear_message(tiny_model: bytes) -> None:
     with pytest.raises(RemoteError, match="unreachable"):
-        measure_remote(f"http://127.0.0.1:{_free_port()}", TOKEN, tiny_model, timeout=5)
+        measure_remote(f"http://127.0.0.1:{free_port()}", TOKEN, tiny_model, timeout=5)
     with pytest.raises(RemoteError, match="bad board address"):
         measure_remote("ftp://", TOKEN, tiny_model)
 

@@ -8,6 +8,7 @@ import torch
 from explorer.analysis import analyze, fvcore_counter
 from explorer.build import build_model, reparameterize
 from explorer.presets import PRESET_ORDER, list_presets, load_preset, resolve_spec
+from explorer.spec import SpecError
 
 # Published params (M) and fvcore GMACs from ../shared/REFERENCE.md (timm 1.0, inference form).
 PUBLISHED = {
@@ -70,3 +71,12 @@ def test_resolve_spec_accepts_names_and_paths(tmp_path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text(load_preset("mobilenetv3_small").to_yaml())
     assert resolve_spec(str(path)) == load_preset("mobilenetv3_small")
+
+
+def test_resolve_spec_accepts_text_mappings_and_specs() -> None:
+    small = load_preset("mobilenetv3_small")
+    assert resolve_spec(small.to_yaml()) == small
+    assert resolve_spec(small.to_dict()) == small
+    assert resolve_spec(small) is small
+    with pytest.raises(SpecError, match="neither a preset"):
+        resolve_spec("no_such_preset")

@@ -15,16 +15,9 @@ import torch.nn.functional as F
 from explorer.cli import main
 from explorer.proxies import PROXIES, compute_proxies, grad_norm, kendall_tau_b, naswot, snip, synflow
 from explorer.store import Store
+from tiny_designs import tiny_design
 
-TINY = {
-    "name": "tiny",
-    "input": {"channels": 3, "size": 16},
-    "num_classes": 10,
-    "stem": [{"type": "conv", "out": 16, "kernel": 3, "stride": 2, "act": "hswish"}],
-    "stages": [{"name": "s1", "blocks": [{"type": "attention_condenser", "condense_steps": 2},
-                                         {"type": "ir", "out": 24, "stride": 2, "expand": 3}]}],
-    "head": {"type": "classifier"},
-}
+TINY = tiny_design(stem_stride=2, act="hswish", last={"type": "ir", "out": 24, "stride": 2, "expand": 3})
 
 
 def _batch(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:

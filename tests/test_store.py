@@ -15,18 +15,11 @@ import pytest
 import yaml
 
 from explorer.store import SCHEMA_VERSION, Store, apply_migration, spec_hash
+from tiny_designs import tiny_design
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = {
-    "name": "tiny",
-    "input": {"channels": 3, "size": 16},
-    "num_classes": 10,
-    "stem": [{"type": "conv", "out": 8, "kernel": 3, "stride": 2, "act": "relu"}],
-    "stages": [{"name": "s1", "blocks": [{"type": "attention_condenser", "condense_steps": 2},
-                                         {"type": "dwsep", "out": 16, "stride": 2}]}],
-    "head": {"type": "classifier"},
-}
+TINY = tiny_design(width=8, stem_stride=2)
 TINY_YAML = yaml.safe_dump(TINY, sort_keys=False)
 
 

@@ -28,16 +28,9 @@ from explorer.train import (
     train,
 )
 from explorer.spec import SpecError, load_spec
+from tiny_designs import tiny_design
 
-TINY = {
-    "name": "tiny",
-    "input": {"channels": 3, "size": 16},
-    "num_classes": 10,
-    "stem": [{"type": "conv", "out": 24, "kernel": 3, "stride": 1, "act": "relu"}],
-    "stages": [{"name": "s1", "blocks": [{"type": "attention_condenser", "condense_steps": 2},
-                                         {"type": "dwsep", "out": 48, "stride": 2}]}],
-    "head": {"type": "classifier"},
-}
+TINY = tiny_design(width=24)
 
 
 def cfg(**kw: object) -> TrainConfig:

@@ -15,16 +15,9 @@ from explorer.spec import load_spec
 from explorer.store import Store
 from explorer.ui import history_callbacks as hc
 from explorer.ui import training_callbacks as tc
+from tiny_designs import tiny_design
 
-TINY = {
-    "name": "tiny-ui",
-    "input": {"channels": 3, "size": 16},
-    "num_classes": 10,
-    "stem": [{"type": "conv", "out": 16, "kernel": 3, "stride": 1, "act": "relu"}],
-    "stages": [{"name": "s1", "blocks": [{"type": "attention_condenser", "condense_steps": 2},
-                                         {"type": "dwsep", "out": 32, "stride": 2}]}],
-    "head": {"type": "classifier"},
-}
+TINY = tiny_design("tiny-ui", 16)
 TINY_YAML = yaml.safe_dump(TINY, sort_keys=False)
 
 

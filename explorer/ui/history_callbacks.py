@@ -14,6 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..charts import PALETTE
 from ..store import RunRow, Store
 from .training_callbacks import ui_store
 
@@ -23,8 +24,6 @@ __all__ = ["DESIGN_HEADERS", "RUN_HEADERS", "accuracy_vs_macs", "curves_figure",
 RUN_HEADERS = ["run", "status", "design", "dataset", "input", "steps", "val acc (%)", "train loss", "seconds",
                "MMACs", "started"]
 DESIGN_HEADERS = ["design", "name", "runs", "best val acc (%)", "params (M)", "created"]
-_PALETTE = ["#2563eb", "#059669", "#dc2626", "#7c3aed", "#d97706", "#0891b2", "#db2777", "#4b5563"]
-
 
 def _when(t: float | None) -> str:
     return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else ""
@@ -64,7 +63,7 @@ def accuracy_vs_macs(runs: list[RunRow]) -> go.Figure:
     for i, (dataset, rows) in enumerate(sorted(by_dataset.items())):
         fig.add_trace(go.Scatter(
             x=[r.metrics["macs"] / 1e6 for r in rows], y=[100 * r.metrics["val_accuracy"] for r in rows],
-            mode="markers", name=dataset, marker={"size": 10, "color": _PALETTE[i % len(_PALETTE)]},
+            mode="markers", name=dataset, marker={"size": 10, "color": PALETTE[i % len(PALETTE)]},
             text=[f"run {r.id}: {r.design_name}, {r.metrics.get('steps')} steps at {r.config.get('input_size')}², "
                   f"{r.status}" for r in rows],
             hovertemplate="%{text}<br>%{x:.2f} MMACs, %{y:.1f} %<extra></extra>"))
@@ -82,7 +81,7 @@ def curves_figure(run_ids: list[Any] | None, store: Store | None = None) -> go.F
             run = store.get_run(int(rid))
         except (ValueError, TypeError):
             continue
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour = PALETTE[i % len(PALETTE)]
         name = f"#{run.id} {run.design_name}"
         loss = [p for p in run.curve if p.train_loss is not None]
         acc = [p for p in run.curve if p.val_accuracy is not None]
