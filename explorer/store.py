@@ -19,6 +19,14 @@ no longer exists is marked ``interrupted`` when the store is next opened (its st
 
 The schema is versioned with ``PRAGMA user_version``: :data:`MIGRATIONS` is an ordered list, and
 opening an older file applies the missing ones, each in one transaction with its version bump.
+Nothing is written to a file before it has been looked at read-only: an existing file is opened
+with ``mode=ro`` (and ``immutable=1`` when no ``-wal``/``-journal`` lies beside it, so not even those
+are created), its version is compared with :data:`SCHEMA_VERSION`, ``PRAGMA quick_check`` must say
+``ok`` and every table and column its stated version promises must be there. Only then is it opened
+for writing, switched to WAL and migrated. A file that fails is refused with :class:`StoreError`, one
+line naming the file, what is wrong and what to do, and is left byte for byte as it was. Damage
+found later, by a query, is reported the same way, and the store then refuses every further write.
+
 Times are Unix seconds (UTC). Timestamps and JSON are plain text: the file reads in any SQLite tool.
 """
 
@@ -36,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-import yaml
+from .spec import parse_spec_text
 
 __all__ = [
     "DEFAULT_DB",
@@ -47,6 +55,7 @@ __all__ = [
     "RunRow",
     "StepRow",
     "Store",
+    "StoreError",
     "default_db_path",
     "spec_hash",
 ]
@@ -130,6 +139,103 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+class StoreError(ValueError):
+    """A store file that cannot be used (damaged, foreign, newer, unreachable): one line, file and fix."""
+
+
+#: what to do with a file that is not a usable store
+_MOVE_ASIDE = "move it aside (a new store will be created in its place) or give another --db"
+
+
+def _expected_schema(version: int) -> dict[str, set[str]]:
+    """{table: columns} that migrations 1 … ``version`` create (built once in memory, then cached)."""
+    if version not in _SCHEMAS:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            for target in range(1, version + 1):
+                apply_migration(conn, target)
+            _SCHEMAS[version] = _schema_of(conn)
+        finally:
+            conn.close()
+    return _SCHEMAS[version]
+
+
+_SCHEMAS: dict[int, dict[str, set[str]]] = {}
+
+
+def _schema_of(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {t: {r[1] for r in conn.execute(f"PRAGMA table_info({_quote(t)})")} for t in tables}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check_file(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse (``StoreError``) a newer, damaged or incomplete file; reads only, writes nothing."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, made by a newer explorer; this one reads up to "
+            f"{SCHEMA_VERSION}: upgrade the explorer or use another --db"
+        )
+    if version < 0:
+        raise StoreError(f"{path} is not a usable explorer database: schema version {version}; {_MOVE_ASIDE}")
+    rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(4)")]
+    if rows != ["ok"]:
+        lines = [line.strip() for r in rows for line in r.splitlines()]
+        problems = [line for line in lines if line and not line.startswith("*** in database")] or lines
+        detail = "; ".join(problems[:2])[:300]
+        raise StoreError(f"{path} is not a usable explorer database: it is damaged ({detail}); {_MOVE_ASIDE}")
+    found = _schema_of(conn)
+    missing = [t for t in _expected_schema(version) if t not in found]
+    if missing:
+        raise StoreError(f"{path} is not a usable explorer database: it says schema version {version} but has no "
+                         f"table {', '.join(missing)}; {_MOVE_ASIDE}")
+    for table, columns in _expected_schema(version).items():
+        lacking = sorted(columns - found[table])
+        if lacking:
+            raise StoreError(f"{path} is not a usable explorer database: it says schema version {version} but table "
+                             f"{table} has no column {', '.join(lacking)}; {_MOVE_ASIDE}")
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> StoreError:
+    """An SQLite failure while opening -> one line: what is wrong with the file and what to do."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StoreError(f"{path} is busy ({exc}): another process holds it locked; try again when that one is done")
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_FULL")):
+        return StoreError(f"{path} cannot be opened for writing ({exc}); check its permissions, its folder and the "
+                          "disk, or give another --db")
+    damaged = ": it is damaged" if name.startswith("SQLITE_CORRUPT") else ""
+    return StoreError(f"{path} is not a usable explorer database{damaged} ({exc}); {_MOVE_ASIDE}")
+
+
+def _inspect_read_only(path: Path) -> bool:
+    """Look at an existing file without writing a byte (see the module docstring); ``StoreError`` if unusable.
+
+    Returns False when the file could not be checked read-only because a hot rollback journal lies beside
+    it (SQLite must write to roll it back): the caller checks it on its read-write connection instead.
+    """
+    sidecar = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+    # immutable: no locks, no -shm/-wal; right only when the main file is the whole database (no sidecar)
+    uri = path.resolve().as_uri() + ("?mode=ro" if sidecar else "?mode=ro&immutable=1")
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=10.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} cannot be opened ({exc}); check its permissions or give another --db") from None
+    try:
+        _check_file(conn, path)
+        return True
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+            return False
+        raise _unusable(path, exc) from None
+    finally:
+        conn.close()
+
+
 def default_db_path() -> Path:
     """``$EXPLORER_DB`` if set, else ``./runs/explorer.sqlite``."""
     env = os.environ.get("EXPLORER_DB", "").strip()
@@ -144,13 +250,8 @@ def spec_hash(spec_yaml: str) -> str:
 
 
 def _parse_yaml(spec_yaml: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(spec_yaml)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"the design is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ValueError("a design must be a YAML mapping (name, input, stem, stages, head)")
-    return data
+    """The design's mapping, read by the spec layer's parser (``SpecError``, a ``ValueError``, if it is not one)."""
+    return parse_spec_text(spec_yaml)
 
 
 def _finite(x: Any) -> float | None:
@@ -247,23 +348,39 @@ class Store:
         if not memory:
             if self.path.is_dir():
                 raise ValueError(f"{self.path} is a directory; give the store a file path such as runs/explorer.sqlite")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot make the folder {self.path.parent} for the store ({exc.strerror}); "
+                                 "give another --db") from None
         self._lock = threading.RLock()
+        self._damaged = False
+        checked = memory or not self.path.exists() or _inspect_read_only(self.path)
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path} cannot be opened ({exc}); check its folder's permissions or give another "
+                             "--db") from None
+        try:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA busy_timeout = 10000")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            if not checked:  # a hot rollback journal was rolled back by this connection: check before any write
+                _check_file(self._conn, self.path)
             if not memory:
                 mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
-                    raise ValueError(f"{self.path}: SQLite refused WAL mode (got {mode}); is it on a network share?")
+                    raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode}); is it on a network share?")
             self._conn.execute("PRAGMA synchronous = FULL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{self.path} is not a usable explorer database ({exc})") from None
-        if mark_interrupted:
-            self.mark_interrupted()
+            if mark_interrupted:
+                self.mark_interrupted()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _unusable(self.path, exc) from None
+        except BaseException:
+            self._conn.close()
+            raise
 
     # ------------------------------------------------------------------ plumbing
 
@@ -285,7 +402,30 @@ class Store:
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._conn.execute(sql, tuple(args)).fetchall()
+            try:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._failure(exc) from None
+
+    def _failure(self, exc: sqlite3.DatabaseError) -> Exception:
+        """An SQLite failure after opening -> ``StoreError`` (one line); a damaged file gets no more writes.
+
+        Constraint and programming errors (``IntegrityError``, ``ProgrammingError``) are the caller's and
+        pass through unchanged.
+        """
+        if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError, sqlite3.DataError):
+            return exc
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            self._damaged = True
+            fix = f"the file is damaged and nothing more is written to it; {_MOVE_ASIDE}"
+        elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            fix = "another process holds it locked; try again when that one is done"
+        elif name.startswith("SQLITE_FULL"):
+            fix = "the disk is full; free some space"
+        else:
+            fix = "check the file, its folder and the disk"
+        return StoreError(f"{self.path}: {exc}; {fix}")
 
     @property
     def schema_version(self) -> int:
@@ -301,7 +441,7 @@ class Store:
     def _migrate(self) -> None:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise ValueError(
+            raise StoreError(
                 f"{self.path} has schema version {version}, made by a newer explorer; this one reads up to "
                 f"{SCHEMA_VERSION}: upgrade the explorer or use another --db"
             )
@@ -322,7 +462,7 @@ class Store:
                 return int(row[0])
             cur = c.execute("INSERT INTO designs (name, spec_yaml, spec_hash, created_at) VALUES (?, ?, ?, ?)",
                             (name, spec_yaml, digest, time.time()))
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def get_design(self, design_id: int) -> DesignRow:
         rows = self._query("SELECT * FROM designs WHERE id = ?", (int(design_id),))
@@ -346,7 +486,7 @@ class Store:
                 (int(design_id), int(shape[-1]), int(data["params"]), int(data["macs"]),
                  int(data.get("peak_activation_bytes", 0)), json.dumps(data, default=str), time.time()),
             )
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def list_analyses(self, design_id: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM analyses" + (" WHERE design_id = ?" if design_id is not None else "") + " ORDER BY id"
@@ -365,7 +505,7 @@ class Store:
                 (int(design_id), backend, device, threads, runs, float(median_ms), _finite(p90_ms), _finite(cv),
                  json.dumps(dict(extra or {}), default=str), time.time()),
             )
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def list_latency(self, design_id: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM latency" + (" WHERE design_id = ?" if design_id is not None else "") + " ORDER BY id"
@@ -378,7 +518,7 @@ class Store:
                 "INSERT INTO proxies (design_id, input_size, dataset, seed, json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (int(design_id), int(input_size), dataset, int(seed), json.dumps(dict(scores), default=str), time.time()),
             )
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def list_proxies(self, design_id: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM proxies" + (" WHERE design_id = ?" if design_id is not None else "") + " ORDER BY id"
@@ -399,7 +539,7 @@ class Store:
                 (int(design_id), dataset, json.dumps(dict(config), default=str), time.time(), pid, _proc_start(pid),
                  socket.gethostname()),
             )
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def log_steps(self, run_id: int, rows: Iterable[StepRow | Mapping[str, Any]]) -> None:
         """Append curve points in one transaction; a point at an existing step fills in its empty fields."""
@@ -487,6 +627,13 @@ class Store:
         return marked
 
 
+def _rowid(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (never None after one)."""
+    if cur.lastrowid is None:
+        raise StoreError("SQLite reported no id for the row just written")
+    return int(cur.lastrowid)
+
+
 class _Transaction:
     """``with store._tx() as conn:`` one IMMEDIATE transaction under the store's lock; commit or roll back."""
 
@@ -494,19 +641,39 @@ class _Transaction:
         self.store = store
 
     def __enter__(self) -> sqlite3.Connection:
-        self.store._lock.acquire()
+        store = self.store
+        if store._damaged:
+            raise StoreError(f"{store.path} was found damaged; nothing more is written to it: {_MOVE_ASIDE}")
+        store._lock.acquire()
         try:
-            self.store._conn.execute("BEGIN IMMEDIATE")
+            store._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            store._lock.release()
+            raise store._failure(exc) from None
         except BaseException:
-            self.store._lock.release()
+            store._lock.release()
             raise
-        return self.store._conn
+        return store._conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        store = self.store
         try:
-            self.store._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            try:
+                store._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            except sqlite3.DatabaseError as failed:
+                if exc_type is None:  # the COMMIT failed: end the transaction, report why
+                    try:
+                        store._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite already rolled it back
+                    raise store._failure(failed) from None
+                # the ROLLBACK failed too: the body's error below is the one to report
         finally:
-            self.store._lock.release()
+            store._lock.release()
+        if isinstance(exc, sqlite3.DatabaseError):
+            translated = store._failure(exc)
+            if translated is not exc:
+                raise translated from None
 
 
 def apply_migration(conn: sqlite3.Connection, target: int) -> None:

@@ -180,3 +180,169 @@ def test_cifar_batch_with_wrong_contents_is_refused(tmp_path: Path) -> None:
     (root / "test_batch").write_bytes(_cifar_batch(4, 0, protocol=2))
     with pytest.raises(ValueError, match="N×3072"):
         load_dataset(str(root))
+
+
+# ----------------------------------------------------------------------------- hostile CIFAR folders
+
+
+def _cifar_dir(root: Path, meta: object = None, train: object = None) -> Path:
+    root.mkdir(parents=True)
+    (root / "data_batch_1").write_bytes(train if isinstance(train, bytes) else
+                                        pickle.dumps(train) if train is not None else _cifar_batch(20, 1, protocol=2))
+    (root / "test_batch").write_bytes(_cifar_batch(10, 3, protocol=2))
+    if meta is not None:
+        (root / "batches.meta").write_bytes(pickle.dumps({b"label_names": meta, b"num_vis": 3072}, protocol=2))
+    return root
+
+
+def _one_line_error(path: Path, *fragments: str) -> str:
+    with pytest.raises(ValueError) as info:
+        load_dataset(str(path))
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+TEN = [f"c{i}".encode() for i in range(10)]
+
+
+@pytest.mark.parametrize("names,fragment", [
+    (b"airplane,car", "must be a list of class names, found bytes"),  # iterable: once gave classes '97', '98', …
+    (10, "must be a list of class names, found int"),  # once a TypeError traceback
+    ({b"a": 1, b"b": 2}, "found dict"),
+    ([b"only-one"], "holds 1 names; use 2 to"),
+    ([b"cat", 7], "class name 1 must be text, found int"),
+    ([b"cat", b"\xff\xfe"], "class name 1 is not UTF-8"),
+    ([b"cat", b"\x1b[31mred"], "class name 1 must be 1 to"),
+    ([b"cat", b"   "], "class name 1 must be 1 to"),
+    ([b"cat", b"x" * 500], "class name 1 must be 1 to"),
+    ([b"cat", b"dog", b"cat"], "'cat' appears twice"),
+])
+def test_cifar_meta_is_checked_field_by_field(tmp_path: Path, names: object, fragment: str) -> None:
+    root = _cifar_dir(tmp_path / "c", meta=names)
+    _one_line_error(root, "batches.meta: ", fragment)
+
+
+def test_cifar_labels_and_pixels_are_checked(tmp_path: Path) -> None:
+    good = np.zeros((3, 3072), np.uint8)
+    cases = [
+        ({b"data": good, b"labels": [0, 12, 1]}, "label 12 of image 1 is outside 0..9"),
+        ({b"data": good, b"labels": np.array([0, -1, 1])}, "label -1 of image 1 is outside 0..9"),
+        ({b"data": good, b"labels": [0, 1.5, 2]}, "'labels' must be 3 whole numbers"),
+        ({b"data": good, b"labels": [[0], [1, 2], [3]]}, "'labels' must be 3 whole numbers"),
+        ({b"data": good, b"labels": [True, False, True]}, "'labels' must be 3 whole numbers"),
+        ({b"data": good, b"labels": b"abc"}, "found bytes"),
+        ({b"data": good, b"labels": [0, 1]}, "'labels' must be 3 whole numbers"),
+        ({b"data": good.tolist(), b"labels": [0, 1, 2]}, "'data' must be a uint8 array of N×3072"),
+        ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, "'data' holds no images"),
+        ({b"data": np.zeros((3, 3, 32, 32), np.uint8), b"labels": [0, 1, 2]}, "N×3072"),
+        ([good, [0, 1, 2]], "expected a dict"),
+    ]
+    for i, (batch, fragment) in enumerate(cases):
+        _one_line_error(_cifar_dir(tmp_path / f"c{i}", train=batch), "data_batch_1: ", fragment)
+    # the class count comes from batches.meta: label 12 is fine with 13 names
+    root = _cifar_dir(tmp_path / "thirteen", meta=[f"k{i}".encode() for i in range(13)],
+                      train={b"data": good, b"labels": [0, 12, 1]})
+    d = load_dataset(str(root))
+    assert d.num_classes == 13 and d.train_y.tolist() == [0, 12, 1]
+
+
+class _HugeArray:
+    """Pickles as numpy's own array rebuild with a declared shape of 2⁴⁰ bytes."""
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        rebuild = (np._core if hasattr(np, "_core") else np.core).multiarray._reconstruct
+        return (rebuild, (np.ndarray, (1 << 40,), b"b"))
+
+
+def test_safe_unpickle_bounds_what_a_small_file_can_build(tmp_path: Path) -> None:
+    huge = tmp_path / "huge"
+    huge.write_bytes(pickle.dumps({b"data": _HugeArray(), b"labels": [0]}, protocol=2))
+    assert huge.stat().st_size < 200
+    with pytest.raises(ValueError, match="huge: refused: an array of shape .* is larger than a data file may be"):
+        safe_unpickle(huge)
+    bomb = tmp_path / "bomb"  # 4 MB that would build 2 million nested lists
+    bomb.write_bytes(b"\x80\x02]" + b"]a" * 2_100_000 + b".")
+    with pytest.raises(ValueError, match="bomb: refused: more than 2,000,000 pickle opcodes"):
+        safe_unpickle(bomb)
+    # a real-size batch (10,000 images, protocol 2 as CIFAR's own files) is well inside the bound
+    real = tmp_path / "real"
+    real.write_bytes(_cifar_batch(10_000, 0, protocol=2))
+    assert safe_unpickle(real)[b"data"].shape == (10_000, 3072)
+
+
+def test_cli_train_on_a_bad_cifar_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+    from tiny_designs import tiny_design
+
+    from explorer.cli import main
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_design(width=8, stem_stride=2), sort_keys=False))
+    root = _cifar_dir(tmp_path / "cifar", meta=10)
+    code = main(["train", str(spec), "--dataset", str(root), "--input", "16", "--steps", "1",
+                 "--db", str(tmp_path / "s.sqlite")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith("error: batches.meta: 'label_names' must be a list") and err.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- hostile image folders
+
+
+def test_symlinked_class_folders(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    _image_folder(root, per_class=2)
+    (root / "blue2").symlink_to(root / "blue", target_is_directory=True)  # once: a second class, same images
+    _one_line_error(root, "class folders 'blue' and 'blue2'", "the same folder")
+    (root / "blue2").unlink()
+    (root / "all").symlink_to(root, target_is_directory=True)  # once: a class holding every other class
+    _one_line_error(root, f"{root / 'all'} is a symbolic link back to {root}", "loop")
+    (root / "all").unlink()
+    (root / "loop").symlink_to(root / "loop")
+    _one_line_error(root, f"{root / 'loop'} is a symbolic link loop")
+    (root / "loop").unlink()
+    outside = tmp_path / "elsewhere"
+    _image_folder(outside, per_class=2)
+    (root / "grey").symlink_to(outside / "red", target_is_directory=True)
+    _one_line_error(root, f"{root / 'grey'} is a symbolic link out of {root}")
+    (root / "grey").unlink()
+    # a link to a folder inside the tree that is no class is followed; a dangling link is ignored
+    (root / ".store").mkdir()
+    (root / "red").rename(root / ".store" / "red-images")
+    (root / "red").symlink_to(root / ".store" / "red-images", target_is_directory=True)
+    (root / "gone").symlink_to(root / "nowhere", target_is_directory=True)
+    d = load_dataset(str(root), 12, seed=0)
+    assert d.classes == ["blue", "green", "red"] and len(d.train_y) + len(d.val_y) == 6
+
+
+def test_train_and_val_that_are_one_folder_are_refused(tmp_path: Path) -> None:
+    _image_folder(tmp_path / "ds" / "train", per_class=2)
+    (tmp_path / "ds" / "val").symlink_to(tmp_path / "ds" / "train", target_is_directory=True)
+    _one_line_error(tmp_path / "ds", "are the same folder", "validation images must not be training images")
+
+
+_EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
+        b"newpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
+
+
+def test_only_image_formats_reach_pillow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import EpsImagePlugin
+
+    root = tmp_path / "imgs"
+    _image_folder(root, per_class=2)
+    sneaky = root / "green" / "x.png"
+    sneaky.write_bytes(_EPS)
+    with Image.open(sneaky) as img:  # Pillow left to itself takes it for EPS, and loading it would run Ghostscript
+        assert img.format == "EPS"
+    opened: list[object] = []
+    real_open = EpsImagePlugin.EpsImageFile._open
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", lambda self: opened.append(self) or real_open(self))
+    message = _one_line_error(root, f"{sneaky}: not a readable image in an accepted format (PNG, JPEG, BMP, GIF")
+    assert "convert it or remove it" in message and opened == []  # the EPS reader never saw it
+    # a PNG file named .jpg is still a PNG: the name does not matter, the format does
+    sneaky.unlink()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "green" / "y.jpg", format="PNG")
+    assert load_dataset(str(root), 12).num_classes == 3

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from explorer.store import SCHEMA_VERSION, Store, apply_migration, spec_hash
+from explorer.store import SCHEMA_VERSION, Store, StoreError, apply_migration, spec_hash
 from tiny_designs import tiny_design
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def test_round_trips(tmp_path: Path) -> None:
         assert s.get_design(d1).spec_yaml == TINY_YAML and s.get_design(d2).name == "five"
         with pytest.raises(ValueError, match="no design 42"):
             s.get_design(42)
-        with pytest.raises(ValueError, match="YAML mapping"):
+        with pytest.raises(ValueError, match="must be a mapping"):
             s.save_design("- just\n- a list\n")
 
         a = analyze(TINY)
@@ -200,3 +200,181 @@ def test_sigkill_mid_training_loses_nothing_committed(tmp_path: Path) -> None:
         assert run.status == "interrupted"
         assert run.metrics["steps"] == after[-1][1] and run.design_name == "tiny"
         assert s.integrity_check() == "ok"
+
+
+# ----------------------------------------------------------------------------- damaged and foreign files
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sidecars(path: Path) -> list[str]:
+    return [s for s in ("-wal", "-shm", "-journal") if Path(f"{path}{s}").exists()]
+
+
+def _real_store(path: Path) -> bytes:
+    """A closed store in WAL mode with 20 runs of 40 curve points (a few dozen 4 KiB pages)."""
+    with Store(path) as s:
+        d = s.save_design(TINY_YAML)
+        for i in range(20):
+            r = s.start_run(d, "digits", {"i": i})
+            s.log_steps(r, [{"step": k, "train_loss": 1.0 / k, "seconds": 0.1 * k} for k in range(1, 41)])
+            s.finish_run(r, "finished", {"steps": 40})
+    assert _sidecars(path) == []  # the last connection checkpointed and removed them
+    data = path.read_bytes()
+    assert data[18:20] == b"\x02\x02" and len(data) >= 20 * 4096  # WAL mode in the header; many pages
+    return data
+
+
+def _assert_refused_untouched(path: Path, *fragments: str) -> str:
+    before = _sha(path)
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert _sha(path) == before, "the refused file was modified"
+    assert _sidecars(path) == [], "the refused file got -wal/-shm/-journal files"
+    return message
+
+
+def test_damaged_files_are_refused_in_one_line_and_left_untouched(tmp_path: Path) -> None:
+    good = _real_store(tmp_path / "good.sqlite")
+    page = 4096
+    middle = (len(good) // page // 2) * page
+
+    truncated = tmp_path / "truncated.sqlite"
+    truncated.write_bytes(good[: middle + page // 2])  # cut in the middle of a page
+    _assert_refused_untouched(truncated, "not a usable explorer database", "move it aside")
+
+    overwritten = tmp_path / "overwritten.sqlite"
+    overwritten.write_bytes(good[:middle] + bytes(range(256)) * 16 + good[middle + page:])  # one page of garbage
+    assert len(overwritten.read_bytes()) == len(good)
+    _assert_refused_untouched(overwritten, "damaged (", "Page ", "move it aside")
+
+    no_tables = tmp_path / "no-tables.sqlite"
+    conn = sqlite3.connect(no_tables)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.close()
+    _assert_refused_untouched(no_tables, f"schema version {SCHEMA_VERSION}", "no table designs", "move it aside")
+
+    no_column = tmp_path / "no-column.sqlite"  # every table, but runs lost a column its version promises
+    conn = sqlite3.connect(no_column, isolation_level=None)
+    for target in range(1, SCHEMA_VERSION + 1):
+        apply_migration(conn, target)
+    conn.execute("ALTER TABLE runs DROP COLUMN error")
+    conn.close()
+    _assert_refused_untouched(no_column, f"schema version {SCHEMA_VERSION}", "table runs has no column error")
+
+    old_tables = tmp_path / "old-tables.sqlite"  # the tables of version 1 under the number 2
+    conn = sqlite3.connect(old_tables, isolation_level=None)
+    apply_migration(conn, 1)
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    _assert_refused_untouched(old_tables, "schema version 2", "no table analyses")
+
+    foreign = tmp_path / "foreign.sqlite"
+    foreign.write_bytes(b"this is not a database at all" * 100)
+    _assert_refused_untouched(foreign, "not a usable explorer database", "move it aside")
+
+    wal_header_junk = tmp_path / "junk-after-header.sqlite"  # a valid header, then noise: damaged pages
+    wal_header_junk.write_bytes(good[:100] + bytes(len(good) - 100))
+    _assert_refused_untouched(wal_header_junk, "not a usable explorer database")
+
+    with Store(tmp_path / "good.sqlite") as s:  # the original still opens, and the damage was never its own
+        assert s.integrity_check() == "ok" and len(s.list_runs()) == 20
+
+
+def test_refusing_a_newer_file_does_not_modify_it(tmp_path: Path) -> None:
+    rollback = tmp_path / "newer-rollback.sqlite"  # a newer file in rollback-journal mode (WAL would rewrite it)
+    conn = sqlite3.connect(rollback)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    assert rollback.read_bytes()[18:20] == b"\x01\x01"
+    _assert_refused_untouched(rollback, "newer explorer")
+
+    wal = tmp_path / "newer-wal.sqlite"  # a newer file in WAL mode: even a read-only look would add -wal/-shm
+    _real_store(wal)
+    conn = sqlite3.connect(wal, isolation_level=None)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 7}")
+    conn.close()
+    assert _sidecars(wal) == []
+    _assert_refused_untouched(wal, "newer explorer", f"schema version {SCHEMA_VERSION + 7}")
+
+
+def test_damage_found_after_opening_stops_every_write(tmp_path: Path) -> None:
+    path = tmp_path / "later.sqlite"
+    _real_store(path)
+    with Store(path, mark_interrupted=False) as s:
+        root = s._query("SELECT rootpage FROM sqlite_master WHERE name = 'run_steps'")[0][0]
+        with open(path, "r+b") as f:  # another program damages the file while the store is open
+            f.seek((root - 1) * 4096)
+            f.write(b"\xff" * 4096)
+        damaged = _sha(path)
+        with pytest.raises(StoreError, match="damaged") as info:
+            s.get_curve(1)
+        assert "\n" not in str(info.value) and str(path) in str(info.value)
+        with pytest.raises(StoreError, match="nothing more is written"):
+            s.save_design(yaml.safe_dump({**TINY, "num_classes": 3}))
+        with pytest.raises(StoreError, match="nothing more is written"):
+            s.start_run(1, "digits", {})
+    assert _sha(path) == damaged
+
+
+def test_a_file_with_a_hot_rollback_journal_is_recovered_then_checked(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import explorer.store as store_module
+
+    looks: list[bool] = []
+    inspect = store_module._inspect_read_only
+    monkeypatch.setattr(store_module, "_inspect_read_only", lambda p: looks.append(inspect(p)) or looks[-1])
+
+    src = tmp_path / "src.sqlite"
+    conn = sqlite3.connect(src, isolation_level=None)
+    for target in range(1, SCHEMA_VERSION + 1):
+        apply_migration(conn, target)
+    conn.execute("PRAGMA cache_size = 1")  # spill to the file mid-transaction, leaving a hot journal
+    conn.execute("INSERT INTO designs (name, spec_yaml, spec_hash, created_at) VALUES ('tiny', ?, ?, 1.0)",
+                 (TINY_YAML, spec_hash(TINY_YAML)))
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO designs (name, spec_yaml, spec_hash, created_at) VALUES ('x', ?, ?, 2.0)",
+                     [("y" * 2000, f"h{i}") for i in range(200)])
+    crashed = tmp_path / "crashed.sqlite"
+    shutil.copy(src, crashed)
+    shutil.copy(f"{src}-journal", f"{crashed}-journal")  # the files as a crash at this instant leaves them
+    conn.execute("ROLLBACK")
+    conn.close()
+    with Store(crashed) as s:  # the journal is rolled back: only the committed design is there
+        assert [d.name for d in s.list_designs()] == ["tiny"] and s.integrity_check() == "ok"
+    assert looks == [False]  # read-only could not roll the journal back: checked on the writing connection
+    with Store(crashed) as s:
+        assert s.journal_mode() == "wal"
+    assert looks == [False, True]
+
+
+def test_cli_reports_a_damaged_store_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.cli import main
+
+    good = _real_store(tmp_path / "good.sqlite")
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(good[: len(good) // 2 + 1000])
+    before = _sha(damaged)
+    code = main(["runs", "--db", str(damaged)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and str(damaged) in err and "move it aside" in err
+    assert _sha(damaged) == before and _sidecars(damaged) == []
+
+
+def test_a_store_path_under_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StoreError, match=r"cannot make the folder .*afile for the store"):
+        Store(tmp_path / "afile" / "x.sqlite")
