@@ -1,10 +1,10 @@
-# The two commands of the README. Both create .venv if missing and install the project into it.
+# The commands of the README. Each creates .venv if missing and installs the project into it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench notebooks clean
+.PHONY: demo test test-fast lint install bench notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# everything but the tests marked slow (each over ~5 s, the browser tests among them)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# ruff over the whole tree (tests, benchmarks and notebooks included), mypy over the packages
+# (the paths and settings of both live in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # every benchmark writes its own section of benchmarks/RESULTS.md (a missing script is skipped)
-BENCHMARKS := analysis_speed ui_latency latency_table predictor_accuracy proxies train_speed
+BENCHMARKS := analysis_speed ui_latency ui_load latency_table predictor_accuracy proxies train_speed
 
 bench: $(STAMP)
 	@for b in $(BENCHMARKS); do \
@@ -37,4 +47,4 @@ notebooks: $(STAMP)
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser notebooks/
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

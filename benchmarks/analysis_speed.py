@@ -20,16 +20,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import markdown_table, write_section  # noqa: E402
+from explorer.analysis import analyze, clear_cache, fvcore_counter
+from explorer.build import build_model, reparameterize
+from explorer.design import load_preset
+from explorer.mutate import applicable_mutations, apply_mutation
+from explorer.spec import ArchitectureSpec, SpecError
 
-from explorer.analysis import analyze, clear_cache, fvcore_counter  # noqa: E402
-from explorer.build import build_model, reparameterize  # noqa: E402
-from explorer.mutate import applicable_mutations, apply_mutation  # noqa: E402
-from explorer.presets import load_preset  # noqa: E402
-from explorer.spec import SpecError  # noqa: E402
+from results import markdown_table, write_section
 
 
-def one_block_edits(spec, count: int):
+def one_block_edits(spec: ArchitectureSpec, count: int) -> list[tuple[str, ArchitectureSpec]]:
     """Distinct single-block edits (kernel and expansion changes), valid ones only."""
     edits = []
     for name, stage, block in applicable_mutations(spec):
@@ -44,7 +44,7 @@ def one_block_edits(spec, count: int):
     return edits
 
 
-def fresh_fvcore_count(spec) -> tuple[int, float]:
+def fresh_fvcore_count(spec: ArchitectureSpec) -> tuple[int, float]:
     start = time.perf_counter()
     model = reparameterize(build_model(spec))
     total = fvcore_counter(model, torch.zeros(1, spec.input.channels, *spec.input.hw)).total()

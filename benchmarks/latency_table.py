@@ -21,14 +21,13 @@ Writes the ``latency_table`` section of ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import machine, markdown_table, write_section  # noqa: E402
+from results import machine, markdown_table, write_section
 
 #: (peer, claimed speed-up of AttendNeXt over it, the paper's wording)
 CLAIMS = (
@@ -87,9 +86,10 @@ def op_shares(model: bytes, runs: int = 20) -> dict[str, float]:
 
 def main() -> None:
     from explorer.analysis import analyze
+    from explorer.design import load_preset
     from explorer.export import onnx_bytes
-    from explorer.latency.agent import device_facts, make_session, summarize_times, _feeds
-    from explorer.presets import list_presets, load_preset
+    from explorer.latency.agent import _feeds, device_facts, make_session, summarize_times
+    from explorer.presets import list_presets
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60, help="interleaved timed rounds (default 60)")

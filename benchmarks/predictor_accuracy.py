@@ -2,9 +2,10 @@
 
 Runs ``explorer.latency.calibrate`` for the ``host`` profile: ``--designs`` random valid designs
 (presets moved by 3 random mutations) at ``--input``², each timed in ONNX Runtime (1 thread,
-batch 1, the lower of two interleaved medians of ``--runs``), a seeded third held out; the factors are fitted by non-negative
-least squares on the rest. Target (issue 4): >= 90 % of held-out designs within ±10 % of their
-measured latency (nn-Meter reports about 99 % on its devices).
+batch 1, the lower of two interleaved medians of ``--runs``), a seeded third held out; the
+factors are fitted by non-negative least squares on the rest. Target (issue 4): >= 90 % of
+held-out designs within ±10 % of their measured latency (nn-Meter reports about 99 % on its
+devices).
 
     python benchmarks/predictor_accuracy.py [--designs 60] [--input 160] [--runs 20]
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import machine, markdown_table, write_section  # noqa: E402
+from results import machine, markdown_table, write_section
 
 
 def main() -> None:
@@ -43,7 +44,8 @@ def main() -> None:
                            seed=args.seed, progress=lambda done, total, msg: bar.update(done - bar.n))
     seconds = time.perf_counter() - start
     rows = []
-    for sample, predicted in sorted(zip(result.held_out, result.predicted_ms), key=lambda p: p[0].measured_ms):
+    pairs = zip(result.held_out, result.predicted_ms, strict=True)
+    for sample, predicted in sorted(pairs, key=lambda p: p[0].measured_ms):
         error = (predicted - sample.measured_ms) / sample.measured_ms * 100
         rows.append([sample.name, f"{sample.measured_ms:.2f}", f"{predicted:.2f}", f"{error:+.1f} %",
                      "yes" if abs(error) <= 10 else "**no**"])
@@ -53,7 +55,8 @@ def main() -> None:
     verdict = "meets" if result.within_10pct >= 0.9 else "MISSES"
     body = (
         f"{len(result.fit)} designs fitted, {len(result.held_out)} held out; input {args.input}², ONNX Runtime "
-        f"1 thread, the lower of two interleaved medians of {args.runs} runs each; {seconds:.0f} s in all; {machine()}.\n\n"
+        f"1 thread, the lower of two interleaved medians of {args.runs} runs each; {seconds:.0f} s in all; "
+        f"{machine()}.\n\n"
         f"**{result.within_10pct:.0%} of held-out designs within ±10 %** (median absolute error "
         f"{result.median_abs_error_pct:.1f} %): {verdict} the 90 % target.\n\n"
         f"Fitted factors (multiples of the ideal roofline time; 0 = absorbed by other terms): {factors}; "

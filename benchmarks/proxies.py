@@ -23,13 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import markdown_table, write_section  # noqa: E402
-from explorer.analysis import analyze  # noqa: E402
-from explorer.data import load_dataset  # noqa: E402
-from explorer.mutate import random_architectures  # noqa: E402
-from explorer.presets import list_presets, load_preset  # noqa: E402
-from explorer.proxies import PROXIES, compute_proxies, kendall_tau_b  # noqa: E402
-from explorer.train import make_config, spec_for_data, train  # noqa: E402
+from benchmarks.results import markdown_table, write_section
+from explorer.analysis import analyze
+from explorer.data import load_dataset
+from explorer.design import load_preset, retarget
+from explorer.mutate import random_architectures
+from explorer.presets import list_presets
+from explorer.proxies import PROXIES, compute_proxies, kendall_tau_b
+from explorer.train import make_config, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     split = load_dataset(args.dataset, args.input, 0)
     designs = [load_preset(n) for n in list_presets()]
-    designs += random_architectures(args.mutations, seed=args.seed, input_size=args.input, bases=["attendnext"], steps=2)
+    designs += random_architectures(args.mutations, seed=args.seed, input_size=args.input, bases=["attendnext"],
+                                    steps=2)
     compute_proxies(designs[0], args.input, 64, args.seed, args.dataset, data=split)  # warm-up, not timed
     rows = []
     for spec in designs:
-        run_spec = spec_for_data(spec, args.input, split.num_classes)
+        run_spec = retarget(spec, input_size=args.input, num_classes=split.num_classes)
         a = analyze(run_spec)
         scores = compute_proxies(spec, args.input, 64, args.seed, args.dataset, data=split)
         result = train(spec, make_config(dataset=args.dataset, steps=args.steps, input_size=args.input,

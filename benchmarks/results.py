@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import platform
 import re
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -36,7 +37,7 @@ def machine() -> str:
 
 def write_section(key: str, title: str, body: str) -> Path:
     """Replace (or add) the section ``key`` of RESULTS.md with ``title`` and ``body``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = (
         f"<!-- begin {key} -->\n## {title}\n\n_Measured {stamp} on {machine()}._\n\n"
         f"{body.rstrip()}\n<!-- end {key} -->"
@@ -48,7 +49,7 @@ def write_section(key: str, title: str, body: str) -> Path:
     return RESULTS
 
 
-def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -28,25 +28,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
+import torch
+import torch.nn as nn
 
-from benchmarks.results import markdown_table, write_section  # noqa: E402
-from explorer.build import build_model  # noqa: E402
-from explorer.data import DataSplit, load_dataset  # noqa: E402
-from explorer.presets import resolve_spec  # noqa: E402
-from explorer.store import Store  # noqa: E402
-from explorer.train import augment_batch, make_config, seed_everything, spec_for_data, train  # noqa: E402
+from benchmarks.results import markdown_table, write_section
+from explorer.build import build_model
+from explorer.data import DataSplit, load_dataset
+from explorer.design import load_design, retarget
+from explorer.spec import ArchitectureSpec
+from explorer.store import Store
+from explorer.train import augment_batch, make_config, seed_everything, train
 
 
-def bare_loop(spec, data: DataSplit, steps: int, batch: int, device: torch.device, seed: int,
+def bare_loop(spec: ArchitectureSpec, data: DataSplit, steps: int, batch: int, device: torch.device, seed: int,
               channels_last: bool, amp: bool) -> float:
     """The plainest loop with the same per-step math; returns images/s of the step loop."""
     seed_everything(seed)
     model = build_model(spec).to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # accepted, not in the stub
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05, foreach=True)
     crit = nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -72,7 +73,8 @@ def bare_loop(spec, data: DataSplit, steps: int, batch: int, device: torch.devic
     return steps * batch / (time.perf_counter() - start)
 
 
-def ours(spec, data: DataSplit, steps: int, batch: int, device: torch.device, seed: int, store: Store) -> float:
+def ours(spec: ArchitectureSpec, data: DataSplit, steps: int, batch: int, device: torch.device, seed: int,
+         store: Store) -> float:
     config = make_config(steps=steps, batch_size=batch, seed=seed, device=device.type, eval_every=0, log_every=10,
                          bn_images=0, input_size=data.input_size)
     return train(spec, config, store=store, data=data).images_per_s
@@ -90,7 +92,7 @@ def _cpu_name() -> str:
 
 def measure(preset: str, device: torch.device, steps: int, repeats: int, seed: int = 0) -> dict:
     data = load_dataset("digits", 32)
-    spec = spec_for_data(resolve_spec(preset), 32, data.num_classes)
+    spec = retarget(load_design(preset), input_size=32, num_classes=data.num_classes)
     cuda = device.type == "cuda"
     pairs = []
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
@@ -142,17 +144,19 @@ def main(argv: list[str] | None = None) -> int:
         ["device", "torch threads", "steps × repeats", "ours (images/s)", "bare loop (images/s)", "overhead (median)",
          "overhead per pair"],
         [[f"{r['device']} ({r['device_name']})" + (" †" if "included_from" in r else ""), r["threads"],
-          f"{r['steps']} × {r['repeats']}", f"{r['ours_ips']:.0f}", f"{r['bare_ips']:.0f}", f"{100 * r['overhead']:+.1f} %",
-          ", ".join(f"{100 * o:+.1f}" for o in r["overheads"])] for r in rows + included])
+          f"{r['steps']} × {r['repeats']}", f"{r['ours_ips']:.0f}", f"{r['bare_ips']:.0f}",
+          f"{100 * r['overhead']:+.1f} %", ", ".join(f"{100 * o:+.1f}" for o in r["overheads"])]
+         for r in rows + included])
     note = ""
     if included:
         note = ("\n† measured on another machine by `python benchmarks/train_speed.py --device cuda --json-out …` "
                 f"(torch {', '.join(sorted({r['torch'] for r in included}))}) and copied in with `--include`.\n")
-    cuda_note = "" if any(r["device"].startswith("cuda") for r in rows + included) else (
-        "\nNo CUDA device was available for this run, so there is no GPU row.\n")
+    has_cuda = any(r["device"].startswith("cuda") for r in rows + included)
+    cuda_note = "" if has_cuda else "\nNo CUDA device was available for this run, so there is no GPU row.\n"
     body = (f"`python benchmarks/train_speed.py` — {args.preset} at 32×32, batch 64, digits in memory; our loop "
-            "(`explorer.train`: scheduled LR, cancel check, loss read back and a curve point committed to SQLite every "
-            "10 steps) against a bare PyTorch loop with the same per-step math, alternating. Overhead = 1 − ours / bare "
+            "(`explorer.train`: scheduled LR, cancel check, loss read back and a curve point committed to SQLite "
+            "every 10 steps) against a bare PyTorch loop with the same per-step math, alternating. "
+            "Overhead = 1 − ours / bare "
             f"(target ≤ 5 %; negative means ours was faster in that pair, i.e. noise).\n\n{table}\n{note}{cuda_note}")
     if not args.no_write:
         write_section("train_speed", "Training loop overhead", body)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import machine, markdown_table, write_section  # noqa: E402
+from results import machine, markdown_table, write_section
 
 #: edits that each change the parameter count of the selected stage (stage 1 of AttendNeXt)
 EDIT_CYCLE = ("wider", "deeper", "kernel_up", "narrower", "shallower", "kernel_down")
@@ -49,7 +49,9 @@ TIME_EDIT_JS = """
 """
 
 
-def browser_edit_times(n_edits: int, pauses_ms: tuple[int, ...] = (0, 1000)) -> tuple[dict[int, list[float]], list[str]]:
+def browser_edit_times(
+    n_edits: int, pauses_ms: tuple[int, ...] = (0, 1000)
+) -> tuple[dict[int, list[float]], list[str]]:
     """For each pause between edits: milliseconds from click to new params on screen, per edit.
 
     Pause 0 clicks the next edit as soon as the numbers show (the charts of the previous edit
@@ -58,7 +60,7 @@ def browser_edit_times(n_edits: int, pauses_ms: tuple[int, ...] = (0, 1000)) -> 
     """
     from playwright.sync_api import sync_playwright
 
-    from explorer.ui.app import find_chromium, free_port, serve_subprocess
+    from explorer.ui.browser_tools import find_chromium, free_port, serve_subprocess
 
     chromium = find_chromium()
     if chromium is None:
@@ -100,12 +102,12 @@ def server_edit_times(names: list[str]) -> list[float]:
 
     state = cb.initial_values()
     spec, hist, picker = state["spec_yaml"], state["history"], state["picker"]["value"]
-    first = cb.mutate("narrower", spec, hist, picker, "")
+    first = cb.on_mutate("narrower", spec, hist, picker, "")
     spec, hist = first["spec_yaml"], first["history"]
     out = []
     for name in names:
         t0 = time.perf_counter()
-        result = cb.mutate(name, spec, hist, picker, "")
+        result = cb.on_mutate(name, spec, hist, picker, "")
         out.append((time.perf_counter() - t0) * 1e3)
         spec, hist = result.get("spec_yaml", spec), result.get("history", hist)
     return out

@@ -31,6 +31,8 @@ _BINOMIAL = {3: [1.0, 2.0, 1.0], 5: [1.0, 4.0, 6.0, 4.0, 1.0]}
 class BlurPool(nn.Module):
     """Anti-aliased downsampling: fixed binomial blur, then subsample (Zhang 2019)."""
 
+    filt: torch.Tensor  # C×1×k×k normalised binomial kernel (a buffer: moves with .to(), not trained)
+
     def __init__(self, in_channels: int, filter_size: Literal[3, 5] = 3, stride: Stride = 2) -> None:
         super().__init__()
         taps = torch.tensor(_BINOMIAL[filter_size])

@@ -39,7 +39,7 @@ class ClassifierHead(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1) if pool == "avg" else nn.AdaptiveMaxPool2d(1)
         self.flatten = nn.Flatten(1)
         if hidden > 0:
-            self.hidden = nn.Sequential(nn.Linear(in_channels, hidden), make_activation(act))
+            self.hidden: nn.Module = nn.Sequential(nn.Linear(in_channels, hidden), make_activation(act))
             features = hidden
         else:
             self.hidden = nn.Identity()

@@ -36,10 +36,22 @@ Branches = Annotated[int, Field(ge=1, le=8, description="number of parallel k×k
 
 
 def fuse_conv_bn(kernel: torch.Tensor, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fold inference-mode BN into a bias-free conv kernel: returns (K·γ/σ, β - μ·γ/σ)."""
+    """Fold inference-mode BN into a bias-free conv kernel: returns (K·γ/σ, β - μ·γ/σ).
+
+    ``kernel`` is ``C_out×C_in/g×k×k``; σ = sqrt(running_var + eps), per output channel.
+    """
+    if bn.running_var is None or bn.running_mean is None:
+        raise ValueError("fuse_conv_bn: the BatchNorm keeps no running statistics; use track_running_stats=True")
     std = (bn.running_var + bn.eps).sqrt()
     scale = bn.weight / std
     return kernel * scale.reshape(-1, 1, 1, 1), bn.bias - bn.running_mean * scale
+
+
+def _fuse_branch(branch: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kernel, bias) of one conv → BN branch made by ``_conv_bn``."""
+    conv, bn = branch.children()
+    assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+    return fuse_conv_bn(conv.weight, bn)
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int, groups: int) -> nn.Sequential:
@@ -97,20 +109,19 @@ class RepConv(nn.Module):
         if self.fused is not None:
             return
         pad = self.kernel // 2
-        kernel, bias = 0.0, 0.0
-        for branch in self.conv_branches:
-            k, b = fuse_conv_bn(branch[0].weight, branch[1])
-            kernel, bias = kernel + k, bias + b
+        parts = [_fuse_branch(branch) for branch in self.conv_branches]
         if self.scale is not None:
-            k, b = fuse_conv_bn(self.scale[0].weight, self.scale[1])
-            kernel, bias = kernel + nn.functional.pad(k, (pad,) * 4), bias + b
+            k, b = _fuse_branch(self.scale)
+            parts.append((nn.functional.pad(k, (pad,) * 4), b))  # the 1×1 kernel sits at the k×k centre
         if self.identity is not None:
-            k, b = fuse_conv_bn(self._identity_kernel(), self.identity)
+            parts.append(fuse_conv_bn(self._identity_kernel(), self.identity))
+        kernel, bias = parts[0]
+        for k, b in parts[1:]:
             kernel, bias = kernel + k, bias + b
-        first = self.conv_branches[0][0]
         fused = nn.Conv2d(
             self.in_channels, self.out_channels, self.kernel, self.stride, pad, groups=self.groups, bias=True
-        ).to(first.weight)
+        ).to(kernel)
+        assert fused.bias is not None  # made with bias=True
         fused.weight.copy_(kernel)
         fused.bias.copy_(bias)
         self.fused = fused

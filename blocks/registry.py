@@ -10,7 +10,10 @@ that constructor's signature: every parameter after ``in_channels`` (and after t
 context arguments such as ``num_classes`` that the builder supplies) becomes a field of
 a pydantic model, with the annotation (``Annotated[int, Field(ge=1)]``, ``Literal``...)
 and the default taken verbatim. There is therefore exactly one place where a block's
-parameters, their ranges and their defaults are written: its ``__init__``.
+parameters, their ranges and their defaults are written: its ``__init__``. Two rules are added
+here, once for every block: a number parameter (``int``, ``float`` or a ``Literal`` of numbers)
+refuses ``true``/``false`` (pydantic's lax mode would read ``true`` as 1), and a text parameter
+holds at most ``MAX_TEXT_CHARS`` characters.
 
 Every block sets ``self.out_channels`` so that the builder can chain blocks.
 """
@@ -18,11 +21,13 @@ Every block sets ``self.out_channels`` so that the builder can chain blocks.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import torch.nn as nn
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
+from pydantic_core import PydanticCustomError
 
 __all__ = ["BlockEntry", "register_block", "get_block", "list_blocks", "BLOCK_CATEGORIES"]
 
@@ -30,6 +35,9 @@ BLOCK_CATEGORIES = ("conv", "attention", "transformer", "downsample", "head")
 
 #: constructor arguments that the builder supplies from context, never from the spec
 CONTEXT_ARGS = ("in_channels", "num_classes")
+
+#: the longest text a block parameter takes
+MAX_TEXT_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,38 @@ class BlockEntry:
 _REGISTRY: dict[str, BlockEntry] = {}
 
 
-def _params_model_from_signature(name: str, cls: type) -> tuple[type[BaseModel], tuple[str, ...]]:
+def _leaf_types(hint: Any) -> set[Any]:
+    """The plain types a hint admits: ``Annotated[int, ...] | None`` -> {int, NoneType};
+    a ``Literal`` gives the types of its values (``Literal[1, 2]`` -> {int})."""
+    origin = get_origin(hint)
+    if origin is Annotated:
+        return _leaf_types(get_args(hint)[0])
+    if origin is Literal:
+        return {type(v) for v in get_args(hint)}
+    if get_args(hint):  # a union
+        return set().union(*(_leaf_types(a) for a in get_args(hint)))
+    return {hint}
+
+
+def _guarded(hint: Any) -> Any:
+    """``hint`` plus the registry's rules: numbers refuse true/false, text is at most ``MAX_TEXT_CHARS``."""
+    leaves = _leaf_types(hint)
+    number = None if bool in leaves else "float_type" if float in leaves else "int_type" if int in leaves else None
+    text = str in leaves
+
+    def guard(value: Any) -> Any:
+        if number and isinstance(value, bool):
+            raise PydanticCustomError(number, "Input should be a number, not true or false")
+        if text and isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            raise PydanticCustomError(
+                "string_too_long", "String should have at most {max_length} characters", {"max_length": MAX_TEXT_CHARS}
+            )
+        return value
+
+    return Annotated[hint, BeforeValidator(guard)] if number or text else hint
+
+
+def _params_model_from_signature(name: str, cls: type[nn.Module]) -> tuple[type[BaseModel], tuple[str, ...]]:
     signature = inspect.signature(cls.__init__)
     hints = get_type_hints(cls.__init__, include_extras=True)
     fields: dict[str, Any] = {}
@@ -82,9 +121,9 @@ def _params_model_from_signature(name: str, cls: type) -> tuple[type[BaseModel],
         if pname not in hints:
             raise TypeError(f"block {name!r}: parameter {pname!r} needs a type annotation")
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[pname] = (hints[pname], default)
+        fields[pname] = (_guarded(hints[pname]), default)
     model_name = "".join(part.capitalize() for part in name.split("_")) + "Params"
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         model_name, __config__=ConfigDict(extra="forbid", frozen=True), **fields
     )
     return model, tuple(context)

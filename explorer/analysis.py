@@ -22,8 +22,8 @@ Definitions (batch 1, fp32):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,12 +33,14 @@ from fvcore.nn.jit_handles import get_shape
 from pydantic import BaseModel
 
 from .build import build_unit, reparameterize
-from .limits import config_from_json
-from .spec import ArchitectureSpec, expand_units, load_spec
+from .spec import ArchitectureSpec, UnitAddress, config_from_json, expand_units
 
-__all__ = ["Analysis", "BlockRow", "UnitCount", "analyze", "clear_cache", "count_unit", "with_input_size"]
+__all__ = ["Analysis", "BlockRow", "Progress", "UnitCount", "analyze", "clear_cache", "count_unit"]
 
 BYTES_FP32 = 4
+
+#: ``progress(fraction done in [0, 1], what is being counted)``
+Progress = Callable[[float, str], None]
 
 
 class UnitCount(BaseModel):
@@ -54,8 +56,13 @@ class UnitCount(BaseModel):
 
 
 class BlockRow(BaseModel):
-    """One row of the per-block table."""
+    """One row of the per-block table: one unit of ``expand_units(spec)``.
 
+    ``address`` says where the unit is written (key on it); ``name`` and ``place`` are labels;
+    ``stage`` orders the network for charts (0 = stem, 1..n = stages, n + 1 = head).
+    """
+
+    address: UnitAddress
     name: str
     place: str
     type: str
@@ -155,8 +162,9 @@ def _peak_bytes(module: nn.Module, x: torch.Tensor) -> int:
 
 @lru_cache(maxsize=8192)
 def _count_unit_cached(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> UnitCount:
-    torch.manual_seed(0)
-    module = build_unit(config_from_json(config_json), in_shape[1], num_classes)
+    with torch.random.fork_rng(devices=[]):  # seeded weights, and the caller's random state left as it was
+        torch.manual_seed(0)
+        module = build_unit(config_from_json(config_json), in_shape[1], num_classes)
     params_train = sum(p.numel() for p in module.parameters())
     reparameterize(module)
     params = sum(p.numel() for p in module.parameters())
@@ -189,29 +197,26 @@ def clear_cache() -> None:
     _count_unit_cached.cache_clear()
 
 
-def with_input_size(spec: ArchitectureSpec, input_size: int | tuple[int, int]) -> ArchitectureSpec:
-    """The same design at another input size, validated (sizes are re-checked)."""
-    data = spec.to_dict()
-    data["input"]["size"] = input_size if isinstance(input_size, int) else list(input_size)
-    return load_spec(data)
+def analyze(spec: ArchitectureSpec, progress: Progress | None = None) -> Analysis:
+    """Count a validated design at its input size: totals and one row per unit.
 
-
-def analyze(
-    spec: ArchitectureSpec | str | Path | dict[str, Any], input_size: int | tuple[int, int] | None = None
-) -> Analysis:
-    """Count a design at its input size (or ``input_size``): totals and per-block rows."""
-    spec = load_spec(spec)
-    if input_size is not None:
-        spec = with_input_size(spec, input_size)
+    Another input size or class count is another design: ``analyze(retarget(spec, input_size=160))``.
+    ``progress`` is called as the units are counted (about ten times, then ``(1.0, "done")``).
+    """
     shape: tuple[int, ...] = (1, spec.input.channels, *spec.input.hw)
     input_shape = shape
     rows: list[BlockRow] = []
     params_train = 0
-    for unit in expand_units(spec):
+    units = expand_units(spec)
+    every = max(1, len(units) // 10)
+    for i, unit in enumerate(units):
+        if progress is not None and i % every == 0:
+            progress(i / len(units), f"counting {unit.place}")
         c = count_unit(unit.config.model_dump_json(), shape, spec.num_classes)
         params_train += c.params_train
         rows.append(
             BlockRow(
+                address=unit.address,
                 name=unit.name,
                 place=unit.place,
                 type=unit.type,
@@ -226,6 +231,8 @@ def analyze(
             )
         )
         shape = c.out_shape
+    if progress is not None:
+        progress(1.0, "done")
     params = sum(r.params for r in rows)
     return Analysis(
         name=spec.name,

@@ -1,6 +1,6 @@
 """Spec -> ``torch.nn.Module``.
 
-``build_model`` turns a validated spec into an ``ExplorerNet``: ``stem`` (Sequential),
+``build_model`` turns a validated spec (``explorer.design.load_design``) into an ``ExplorerNet``: ``stem`` (Sequential),
 ``stages`` (ModuleList of Sequentials whose children are named after the units, ``b1``, ``b2``
 ...) and ``head``. The network works at any valid input size (the head pools globally).
 ``reparameterize`` folds every re-parameterisable block (MobileOne) for inference.
@@ -9,15 +9,13 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn as nn
 
 from blocks import get_block
 
-from .spec import ArchitectureSpec, BlockSpec, ParallelSpec, Unit, expand_units, load_spec
+from .spec import ArchitectureSpec, BlockSpec, ParallelSpec, SpecError, Unit, expand_units
 
 __all__ = ["ExplorerNet", "ParallelBlock", "build_model", "build_unit", "reparameterize", "unit_out_channels"]
 
@@ -55,8 +53,9 @@ class ParallelBlock(nn.Module):
 
 def unit_out_channels(module: nn.Module) -> int:
     """Output channels of a block or a Sequential of blocks."""
-    if hasattr(module, "out_channels"):
-        return int(module.out_channels)
+    declared = getattr(module, "out_channels", None)
+    if declared is not None:
+        return int(declared)
     if isinstance(module, nn.Sequential):
         return unit_out_channels(module[-1])
     raise TypeError(f"{type(module).__name__} does not declare out_channels")
@@ -74,7 +73,7 @@ def build_unit(config: BlockSpec | ParallelSpec, in_channels: int, num_classes: 
             layers, c = [], in_channels
             for block in branch:
                 layers.append(_build_block(block, c, num_classes))
-                c = layers[-1].out_channels
+                c = unit_out_channels(layers[-1])
             columns.append(nn.Sequential(*layers))
         return ParallelBlock(columns, config.merge)
     return _build_block(config, in_channels, num_classes)
@@ -94,11 +93,12 @@ class ExplorerNet(nn.Module):
         for unit in units:
             module = _build_unit_at(unit, channels, spec.num_classes)
             self.unit_names.append(unit.name)
-            if unit.name == "head":
+            if unit.address.is_head:
                 head = module
             else:
-                groups[unit.stage][unit.name.split(".")[-1]] = module
-                channels = module.out_channels
+                groups[unit.address.stage][f"b{unit.index}"] = module
+                channels = unit_out_channels(module)
+        assert head is not None, "expand_units always ends with the head"
         self.stem = nn.Sequential(groups[0])
         self.stages = nn.ModuleList(nn.Sequential(g) for g in groups[1:])
         self.head = head
@@ -116,25 +116,21 @@ class ExplorerNet(nn.Module):
 
     def units(self) -> list[tuple[str, nn.Module]]:
         """(unit name, module) in execution order, matching ``expand_units(spec)``."""
-        out = [(f"stem.{k}", m) for k, m in self.stem.named_children()]
-        for s, stage in enumerate(self.stages, 1):
-            out += [(f"s{s}.{k}", m) for k, m in stage.named_children()]
-        return out + [("head", self.head)]
+        return [(unit.name, self.get_submodule(unit.module_path)) for unit in expand_units(self.spec)]
 
 
 def _build_unit_at(unit: Unit, in_channels: int, num_classes: int) -> nn.Module:
     try:
         return build_unit(unit.config, in_channels, num_classes)
     except ValueError as exc:
-        from .spec import SpecError
-
         raise SpecError(f"{unit.place}: {exc}") from None
 
 
-def build_model(spec: ArchitectureSpec | str | Path | dict[str, Any]) -> ExplorerNet:
-    """Build the network for a spec (a validated spec, a path, YAML text or a mapping)."""
+def build_model(spec: ArchitectureSpec) -> ExplorerNet:
+    """Build the network for a validated spec (read any design with ``explorer.design.load_design``)."""
     if not isinstance(spec, ArchitectureSpec):
-        spec = load_spec(spec)
+        raise TypeError(f"build_model takes a validated ArchitectureSpec, not {type(spec).__name__}; "
+                        "read the design with explorer.design.load_design first")
     return ExplorerNet(spec)
 
 

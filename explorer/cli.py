@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 
 __all__ = ["main", "COMMAND_MODULES", "UsageError"]
 
 #: sub-command modules under explorer/commands, in the order ``--help`` lists them
-COMMAND_MODULES = ["presets", "summarize", "ui", "export", "latency", "agent", "calibrate", "search", "train", "proxies", "runs"]
+COMMAND_MODULES = [
+    "presets", "summarize", "ui", "export", "latency", "agent", "calibrate", "search", "train", "proxies", "runs",
+]
 
 
 class UsageError(Exception):
@@ -26,7 +29,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other user error
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -40,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; what it prints goes through ``EscapingStream`` (user text never drives the terminal)."""
+    from .terminal import EscapingStream
+
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = EscapingStream(out), EscapingStream(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from .spec import SpecError
 
     try:

@@ -1,7 +1,7 @@
 """Pure spec-editing operations: the verbs of the explorer's block editor.
 
 Every operation takes a validated ``ArchitectureSpec`` and returns a new validated one (through
-``load_spec``), or raises ``SpecError`` whose messages name the place and the fix; the input
+``explorer.design.load_design``), or raises ``SpecError`` whose messages name the place and the fix; the input
 spec is never modified. Blocks are addressed by a ``BlockRef``:
 
 ==============  ===========================  =====================
@@ -15,39 +15,36 @@ stage -1        the head                     ``"head"``
 Block numbers are positions in the *written* block list of a stage (before repeats are
 unrolled), 1-based, like the places in the validator's messages.
 
-The block form is built from the registry's schema (``block_form``): one ``FormField`` per
-constructor parameter, with its kind (whole number, number, choice, switch), range, choices and
-default, so a form never needs to know a block type in advance. ``parse_form`` turns the raw
-values of such a form back into parameters, reporting every bad field by name.
+The block form that edits a block's parameters (``FormField``, ``block_form``, ``parse_form``) lives
+in ``explorer.ui.forms``, on top of these edits.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 from blocks import BlockEntry, get_block, list_blocks
 
-from .limits import check_size
-from .spec import ArchitectureSpec, BlockSpec, ParallelSpec, SpecError, load_spec
+from .design import load_design
+from .limits import channels_before
+from .spec import HEAD_STAGE, ArchitectureSpec, BlockSpec, ParallelSpec, SpecError, UnitAddress, expand_units
 
 __all__ = [
-    "HEAD_STAGE",
     "BlockRef",
-    "FormField",
     "add_block",
     "add_stage",
-    "block_form",
+    "block_entry",
     "block_label",
     "block_refs",
-    "channels_before",
     "empty_spec",
-    "form_values",
     "get_entry",
     "move_block",
     "palette",
-    "parse_form",
     "remove_block",
     "remove_stage",
     "replace_block_type",
@@ -55,11 +52,8 @@ __all__ = [
     "set_stage",
     "settings_text",
     "unit_refs",
+    "whole_number",
 ]
-
-HEAD_STAGE = -1
-
-FieldKind = Literal["int", "float", "bool", "choice", "optional_int"]
 
 
 # ----------------------------------------------------------------------------- addresses
@@ -84,14 +78,10 @@ class BlockRef:
     @property
     def place(self) -> str:
         """The address in the validator's words (``stage 2, block 1``)."""
-        if self.is_head:
-            return "head"
-        if self.stage == 0:
-            return f"stem, block {self.block}"
-        return f"stage {self.stage}, block {self.block}"
+        return UnitAddress(self.stage, self.block).place
 
     @classmethod
-    def parse(cls, key: str | None) -> "BlockRef":
+    def parse(cls, key: str | None) -> BlockRef:
         """Inverse of ``key``; a malformed key raises ``SpecError``."""
         text = (key or "").strip()
         if text == "head":
@@ -161,32 +151,14 @@ def block_refs(spec: ArchitectureSpec) -> list[tuple[str, BlockRef]]:
 
 def unit_refs(spec: ArchitectureSpec) -> list[BlockRef]:
     """For every unit of ``expand_units(spec)`` (repeats unrolled), the written block it comes from."""
-    refs = [BlockRef(0, i) for i in range(1, len(spec.stem) + 1)]
-    for s, stage in enumerate(spec.stages, 1):
-        for _ in range(stage.repeat):
-            refs += [BlockRef(s, b) for b in range(1, len(stage.blocks) + 1)]
-    return refs + [BlockRef(HEAD_STAGE, 1)]
-
-
-def channels_before(spec: ArchitectureSpec, stage: int, position: int) -> int:
-    """Channels that flow into a block inserted at ``position`` (1-based) of ``stage`` (0 = stem).
-
-    ``stage`` may be ``len(spec.stages) + 1`` (a new last stage, ``position`` 1).
-    """
-    rows = {name: (shape_in, shape_out) for name, shape_in, shape_out, _p in check_size(spec)}
-    if stage == 0:
-        return spec.input.channels if position <= 1 else int(rows[f"stem.b{position - 1}"][1][1])
-    if stage > len(spec.stages):
-        return int(rows["head"][0][1])
-    if position <= 1:
-        return int(rows[f"s{stage}.b1"][0][1])
-    return int(rows[f"s{stage}.b{position - 1}"][1][1])
+    return [BlockRef(u.address.stage, u.address.block) for u in expand_units(spec)]
 
 
 # ----------------------------------------------------------------------------- palette
 
 
-def _entry(block_type: str) -> BlockEntry:
+def block_entry(block_type: str) -> BlockEntry:
+    """The registry entry of ``block_type``; ``SpecError`` naming the palette when there is none."""
     try:
         return get_block(block_type)
     except KeyError as exc:
@@ -205,7 +177,7 @@ def palette(include_head: bool = False) -> list[tuple[str, str]]:
 
 def new_block(block_type: str, width: int) -> dict[str, Any]:
     """A block of ``block_type`` with its defaults, keeping ``width`` channels where it has an ``out``."""
-    entry = _entry(block_type)
+    entry = block_entry(block_type)
     data: dict[str, Any] = {"type": block_type, **entry.defaults()}
     if "out" in entry.param_names and data.get("out") is None:
         data["out"] = width
@@ -214,7 +186,7 @@ def new_block(block_type: str, width: int) -> dict[str, Any]:
 
 def empty_spec(name: str = "my-design") -> ArchitectureSpec:
     """A starting point with nothing but a stride-2 stem conv and the classifier head."""
-    return load_spec({
+    return load_design({
         "name": name,
         "description": "started empty in the explorer",
         "input": {"channels": 3, "size": 224},
@@ -243,7 +215,7 @@ def add_block(
 
     Without ``params`` the block gets its defaults and keeps the width that flows in there.
     """
-    if _entry(block_type).category == "head":
+    if block_entry(block_type).category == "head":
         raise SpecError(f"{block_type} is a head block; change the head's parameters instead of adding one")
     data = spec.to_dict()
     blocks = _blocks_of(data, stage)
@@ -254,7 +226,7 @@ def add_block(
     if params:
         block.update(params)
     blocks.insert(position - 1, block)
-    return load_spec(data)
+    return load_design(data)
 
 
 def remove_block(spec: ArchitectureSpec, ref: BlockRef) -> ArchitectureSpec:
@@ -267,7 +239,7 @@ def remove_block(spec: ArchitectureSpec, ref: BlockRef) -> ArchitectureSpec:
     if ref.stage > 0 and len(blocks) == 1:
         raise SpecError(f"{ref.place}: it is the only block of stage {ref.stage}; remove the stage instead")
     del blocks[ref.block - 1]
-    return load_spec(data)
+    return load_design(data)
 
 
 def move_block(spec: ArchitectureSpec, ref: BlockRef, offset: int) -> tuple[ArchitectureSpec, BlockRef]:
@@ -282,20 +254,20 @@ def move_block(spec: ArchitectureSpec, ref: BlockRef, offset: int) -> tuple[Arch
         edge = "first" if offset < 0 else "last"
         raise SpecError(f"{ref.place}: it is already {edge} in its stage; move another block or add a stage")
     blocks.insert(target - 1, blocks.pop(ref.block - 1))
-    return load_spec(data), BlockRef(ref.stage, target)
+    return load_design(data), BlockRef(ref.stage, target)
 
 
 def add_stage(spec: ArchitectureSpec, position: int, block_type: str = "dwsep", name: str = "") -> ArchitectureSpec:
     """Insert a stage at ``position`` (1-based) holding one ``block_type`` block that keeps the width."""
     if not 1 <= position <= len(spec.stages) + 1:
         raise SpecError(f"the design has {len(spec.stages)} stages; insert at position 1 to {len(spec.stages) + 1}")
-    if _entry(block_type).category == "head":
+    if block_entry(block_type).category == "head":
         raise SpecError(f"{block_type} is a head block; a stage needs a body block (conv, ir, ...)")
     width = channels_before(spec, position, 1)
     data = spec.to_dict()
     stage = {"name": name or f"stage-{position}", "repeat": 1, "blocks": [new_block(block_type, width)]}
     data["stages"].insert(position - 1, stage)
-    return load_spec(data)
+    return load_design(data)
 
 
 def remove_stage(spec: ArchitectureSpec, stage: int) -> ArchitectureSpec:
@@ -304,7 +276,7 @@ def remove_stage(spec: ArchitectureSpec, stage: int) -> ArchitectureSpec:
         raise SpecError(f"there is no stage {stage}; the design has {len(spec.stages)} stages")
     data = spec.to_dict()
     del data["stages"][stage - 1]
-    return load_spec(data)
+    return load_design(data)
 
 
 def set_stage(spec: ArchitectureSpec, stage: int, name: str | None = None, repeat: Any = None) -> ArchitectureSpec:
@@ -316,11 +288,12 @@ def set_stage(spec: ArchitectureSpec, stage: int, name: str | None = None, repea
     if name is not None:
         st["name"] = str(name)
     if repeat is not None:
-        st["repeat"] = _whole(repeat, f"stage {stage}: repeat")
-    return load_spec(data)
+        st["repeat"] = whole_number(repeat, f"stage {stage}: repeat")
+    return load_design(data)
 
 
-def _whole(value: Any, what: str) -> int:
+def whole_number(value: Any, what: str) -> int:
+    """``value`` (an int, a whole float such as a number box sends, or text) as an ``int``; else ``SpecError``."""
     if isinstance(value, bool):
         raise SpecError(f"{what} {value} should be a whole number")
     if isinstance(value, float):
@@ -341,7 +314,7 @@ def _replace_entry(spec: ArchitectureSpec, ref: BlockRef, block: dict[str, Any])
         data["head"] = block
     else:
         _blocks_of(data, ref.stage)[ref.block - 1] = block
-    return load_spec(data)
+    return load_design(data)
 
 
 def set_block_params(spec: ArchitectureSpec, ref: BlockRef, params: dict[str, Any]) -> ArchitectureSpec:
@@ -359,7 +332,7 @@ def replace_block_type(spec: ArchitectureSpec, ref: BlockRef, block_type: str) -
     accepts their values; everything else takes the new type's defaults.
     """
     entry = get_entry(spec, ref)
-    target = _entry(block_type)
+    target = block_entry(block_type)
     if ref.is_head != (target.category == "head"):
         wanted = "a head block (classifier)" if ref.is_head else "a body block (not a head)"
         raise SpecError(f"{ref.place}: {block_type} does not fit here; use {wanted}")
@@ -376,152 +349,7 @@ def replace_block_type(spec: ArchitectureSpec, ref: BlockRef, block_type: str) -
             trial = {**{k: v for k, v in block.items() if k != "type"}, name: old[name]}
             try:
                 target.params_model(**trial)
-            except Exception:  # the old value does not fit the new type: keep the default
+            except ValidationError:  # the old value does not fit the new type: keep the default
                 continue
             block[name] = old[name]
     return _replace_entry(spec, ref, block)
-
-
-# ----------------------------------------------------------------------------- block forms
-
-
-@dataclass(frozen=True)
-class FormField:
-    """One input of a block's form, derived from the registry's JSON schema."""
-
-    name: str
-    label: str
-    kind: FieldKind
-    default: Any = None
-    required: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: float | None = None
-    exclusive_maximum: float | None = None
-    choices: tuple[Any, ...] = field(default_factory=tuple)
-    description: str = ""
-
-    @property
-    def info(self) -> str:
-        """A one-line hint: range or choices, default, meaning."""
-        parts = []
-        lo = self.minimum if self.minimum is not None else self.exclusive_minimum
-        hi = self.maximum if self.maximum is not None else self.exclusive_maximum
-        if self.kind in ("int", "float", "optional_int") and (lo is not None or hi is not None):
-            left = "" if lo is None else (f"> {_num(lo)}" if self.exclusive_minimum is not None else f"{_num(lo)}")
-            right = "" if hi is None else (f"< {_num(hi)}" if self.exclusive_maximum is not None else f"{_num(hi)}")
-            span = f"{left} to {right}" if left and right else (left or right)
-            if span not in self.description:  # "output channels (1 to 4096)" already says it
-                parts.append(span)
-        if self.required:
-            parts.append("required")
-        elif self.kind == "optional_int" and self.default is None:
-            parts.append("empty = keep the input width")
-        elif self.kind != "bool":
-            parts.append(f"default {self.default}")
-        if self.description:
-            parts.append(self.description)
-        return " · ".join(parts)
-
-    def parse(self, raw: Any) -> Any:
-        """A raw form value -> the parameter value; ``SpecError`` naming the field on nonsense."""
-        empty = raw is None or (isinstance(raw, str) and not raw.strip())
-        if self.kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
-                return raw.strip().lower() == "true"
-            raise SpecError(f"{self.name}: {raw!r} should be true or false")
-        if empty:
-            if self.kind == "optional_int":
-                return None
-            if self.required:
-                raise SpecError(f"{self.name} is missing; enter {self._expected()}")
-            return self.default
-        if self.kind == "choice":
-            for choice in self.choices:
-                if str(choice) == str(raw).strip():
-                    return choice
-            options = ", ".join(str(c) for c in self.choices)
-            raise SpecError(f"{self.name} {raw!r} is not allowed; use one of {options}")
-        if self.kind in ("int", "optional_int"):
-            return _whole(raw, self.name)
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise SpecError(f"{self.name} {raw!r} should be a number") from None
-        if not math.isfinite(value):
-            raise SpecError(f"{self.name} {raw!r} should be a finite number")
-        return value
-
-    def _expected(self) -> str:
-        what = "a whole number" if self.kind in ("int", "optional_int") else "a number"
-        lo = self.minimum if self.minimum is not None else self.exclusive_minimum
-        hi = self.maximum if self.maximum is not None else self.exclusive_maximum
-        return f"{what} ({_num(lo)} to {_num(hi)})" if lo is not None and hi is not None else what
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _field_from_schema(name: str, prop: dict[str, Any], required: bool) -> FormField:
-    label = prop.get("title", name.replace("_", " ").title())
-    description = prop.get("description", "")
-    optional = False
-    if "anyOf" in prop:  # Optional[int]: {"anyOf": [{"type": "integer", ...}, {"type": "null"}]}
-        options = [p for p in prop["anyOf"] if p.get("type") != "null"]
-        optional = len(options) < len(prop["anyOf"])
-        inner = options[0] if options else {}
-        description = description or inner.get("description", "")
-        prop = {**inner, **{k: v for k, v in prop.items() if k != "anyOf"}}
-    bounds = {
-        "minimum": prop.get("minimum"),
-        "maximum": prop.get("maximum"),
-        "exclusive_minimum": prop.get("exclusiveMinimum"),
-        "exclusive_maximum": prop.get("exclusiveMaximum"),
-    }
-    if "enum" in prop:
-        return FormField(name, label, "choice", prop.get("default"), required, choices=tuple(prop["enum"]),
-                         description=description)
-    kind = prop.get("type")
-    if kind == "boolean":
-        return FormField(name, label, "bool", prop.get("default", False), required, description=description)
-    if kind == "integer":
-        return FormField(name, label, "optional_int" if optional else "int", prop.get("default"), required,
-                         description=description, **bounds)
-    if kind == "number":
-        return FormField(name, label, "float", prop.get("default"), required, description=description, **bounds)
-    raise SpecError(f"parameter {name!r} has a type the form cannot show ({kind}); edit it in the YAML editor")
-
-
-def block_form(block_type: str) -> list[FormField]:
-    """The form of a block type: one field per parameter, in constructor order."""
-    schema = _entry(block_type).json_schema()
-    required = set(schema.get("required", []))
-    return [_field_from_schema(n, p, n in required) for n, p in schema.get("properties", {}).items()]
-
-
-def form_values(spec: ArchitectureSpec, ref: BlockRef) -> tuple[str, list[FormField], list[Any]]:
-    """(block type, its form, the block's current value for each field) for the block at ``ref``."""
-    entry = get_entry(spec, ref)
-    if isinstance(entry, ParallelSpec):
-        return "parallel", [], []
-    fields = block_form(entry.type)
-    params = entry.params
-    return entry.type, fields, [params.get(f.name, f.default) for f in fields]
-
-
-def parse_form(fields: Sequence[FormField], raw: Sequence[Any]) -> dict[str, Any]:
-    """Raw form values -> parameters; every bad field is reported at once."""
-    if len(raw) < len(fields):
-        raise SpecError(f"the form sent {len(raw)} values for {len(fields)} fields; reload the block")
-    params, errors = {}, []
-    for f, value in zip(fields, raw):
-        try:
-            params[f.name] = f.parse(value)
-        except SpecError as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise SpecError(errors)
-    return params

@@ -8,8 +8,8 @@ wheels for ARM boards run), batch 1, input named ``input``, output ``logits``.
 ``verify_onnx`` runs the file in ONNX Runtime and returns the relative error
 ``max|y_ort - y_torch| / max|y_torch|`` on a seeded random input.
 
-The ``.pt`` export holds only tensors and strings: ``{"state_dict": ..., "spec_yaml": ...,
-"format": ...}``, loadable with ``torch.load(path, weights_only=True)`` (nothing unpickled).
+The ``.pt`` export is an ``explorer.checkpoint`` (``{format, spec_yaml, state_dict}``, tensors and
+strings only) of the folded network; ``explorer.checkpoint.load_checkpoint`` reads it back.
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from .analysis import with_input_size
 from .build import build_model, reparameterize
-from .spec import ArchitectureSpec, dump_spec, load_spec, parse_spec_text
+from .checkpoint import save_checkpoint
+from .design import retarget
+from .spec import ArchitectureSpec
 
-__all__ = ["OPSET", "PT_FORMAT", "export", "export_onnx", "export_pt", "load_pt", "onnx_bytes", "verify_onnx"]
+__all__ = ["OPSET", "export", "export_onnx", "export_pt", "onnx_bytes", "verify_onnx"]
 
 OPSET = 17
-PT_FORMAT = "attendnext-explorer/state-dict/v1"
 
 
 def _inference_model(spec: ArchitectureSpec, seed: int = 0) -> nn.Module:
@@ -49,7 +49,8 @@ def onnx_bytes(spec: ArchitectureSpec, model: nn.Module | None = None) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (_example_input(spec),), buffer, dynamo=False, opset_version=OPSET,
+        # the TorchScript exporter (dynamo=False) writes to a file object too; the stub only names paths
+        torch.onnx.export(model, (_example_input(spec),), buffer, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
                           input_names=["input"], output_names=["logits"], do_constant_folding=True)
     return buffer.getvalue()
 
@@ -79,26 +80,17 @@ def export_onnx(spec: ArchitectureSpec, path: Path, verify: bool = True) -> floa
 
 
 def export_pt(spec: ArchitectureSpec, path: Path, model: nn.Module | None = None) -> None:
-    """Write the reparameterised state dict and the spec YAML (tensors and strings only)."""
+    """Write a checkpoint of the reparameterised network (``model``, or a seeded fresh one) and its spec."""
     model = model if model is not None else _inference_model(spec)
-    torch.save({"format": PT_FORMAT, "spec_yaml": dump_spec(spec), "state_dict": model.state_dict()}, path)
+    save_checkpoint(path, spec, model)
 
 
-def load_pt(path: Path) -> tuple[ArchitectureSpec, nn.Module]:
-    """Load an ``export_pt`` file safely (``weights_only=True``); returns the spec and the model."""
-    payload: Any = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != PT_FORMAT:
-        raise ValueError(f"{path}: not an explorer export (expected format {PT_FORMAT})")
-    spec = load_spec(parse_spec_text(payload["spec_yaml"]))
-    model = reparameterize(build_model(spec)).eval()
-    model.load_state_dict(payload["state_dict"])
-    return spec, model
-
-
-def export(spec: ArchitectureSpec, fmt: Literal["onnx", "pt"], path: Path, input_size: int | None = None) -> float | None:
+def export(
+    spec: ArchitectureSpec, fmt: Literal["onnx", "pt"], path: Path, input_size: int | None = None
+) -> float | None:
     """Export in ``fmt`` at ``input_size`` (default: the spec's); ONNX returns its verified error."""
     if input_size is not None:
-        spec = with_input_size(spec, input_size)
+        spec = retarget(spec, input_size=input_size)
     if fmt == "onnx":
         return export_onnx(spec, path)
     if fmt == "pt":

@@ -42,7 +42,7 @@ class History:
     limit: int = DEFAULT_LIMIT
 
     @classmethod
-    def start(cls, text: str, label: str = "start", limit: int = DEFAULT_LIMIT) -> "History":
+    def start(cls, text: str, label: str = "start", limit: int = DEFAULT_LIMIT) -> History:
         """A history holding one design and nothing to undo."""
         if limit < 1:
             raise ValueError(f"limit {limit} is too small; keep at least 1 step")
@@ -61,20 +61,20 @@ class History:
     def can_redo(self) -> bool:
         return bool(self.future)
 
-    def push(self, text: str, label: str = "") -> "History":
+    def push(self, text: str, label: str = "") -> History:
         """Make ``text`` the present design; the old present becomes undoable, the future is dropped."""
         if text == self.present.text:
             return self
         past = (self.past + (self.present,))[-self.limit:]
         return replace(self, present=HistoryEntry(text, label), past=past, future=())
 
-    def undo(self) -> "History":
+    def undo(self) -> History:
         """Step back one design (unchanged when there is nothing to undo)."""
         if not self.past:
             return self
         return replace(self, present=self.past[-1], past=self.past[:-1], future=(self.present,) + self.future)
 
-    def redo(self) -> "History":
+    def redo(self) -> History:
         """Step forward one undone design (unchanged when there is nothing to redo)."""
         if not self.future:
             return self

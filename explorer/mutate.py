@@ -3,7 +3,8 @@
 A mutation is addressed by its name, a stage (1-based) and, for block mutations, a block
 (1-based position in the stage's written block list). ``apply_mutation`` returns a new,
 validated spec or raises ``SpecError`` saying why the mutation does not apply there.
-``random_mutation`` draws among every mutation that applies and yields a valid design;
+``random_mutation`` draws among every mutation that applies and returns a ``MutationResult``
+(the valid new design, and which mutation went where);
 ``random_architectures`` grows distinct valid designs from the presets (used by latency
 calibration, the proxy benchmark and the design search).
 
@@ -22,19 +23,24 @@ condense_steps     block  attention condenser 1 <-> 2 condensing steps (classic 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from blocks import make_divisible
 
-from .limits import check_size
-from .spec import ArchitectureSpec, BlockSpec, ParallelSpec, SpecError, load_spec
+from .design import load_design, load_preset, retarget
+from .limits import channels_before
+from .presets import list_presets
+from .spec import ArchitectureSpec, ParallelSpec, SpecError
 
 __all__ = [
     "MUTATIONS",
     "Mutation",
+    "MutationResult",
     "apply_mutation",
     "applicable_mutations",
+    "describe",
     "random_architectures",
     "random_mutation",
 ]
@@ -154,9 +160,11 @@ def _expand_down(data: dict[str, Any], stage: int, block: int | None, ctx: dict[
 def _swap_condenser(data: dict[str, Any], stage: int, block: int | None, ctx: dict[str, Any]) -> None:
     entry = _block(data, stage, block)
     blocks = data["stages"][stage - 1]["blocks"]
+    assert block is not None  # _block refuses None
+    index = block - 1
     in_channels = ctx["in_channels"](stage, block)
     if entry["type"] == "attention_condenser":
-        blocks[block - 1] = {"type": "dwsep", "out": in_channels, "kernel": 3, "stride": 1}
+        blocks[index] = {"type": "dwsep", "out": in_channels, "kernel": 3, "stride": 1}
         return
     if entry["type"] not in CONV_UNITS:
         raise SpecError(f"stage {stage}, block {block}: {entry['type']} is not a conv unit or an attention condenser")
@@ -165,7 +173,7 @@ def _swap_condenser(data: dict[str, Any], stage: int, block: int | None, ctx: di
             f"stage {stage}, block {block}: only a stride-1 unit that keeps its width ({in_channels} channels) "
             "can become an attention condenser (which keeps shape)"
         )
-    blocks[block - 1] = {"type": "attention_condenser", "condense_steps": 2}
+    blocks[index] = {"type": "attention_condenser", "condense_steps": 2}
 
 
 def _condense_steps(data: dict[str, Any], stage: int, block: int | None, ctx: dict[str, Any]) -> None:
@@ -207,15 +215,6 @@ _OPS: dict[str, _Op] = {
 }
 
 
-def _in_channels_lookup(spec: ArchitectureSpec) -> Callable[[int, int | None], int]:
-    rows = {name: in_shape for name, in_shape, _out, _p in check_size(spec)}
-
-    def lookup(stage: int, block: int | None) -> int:
-        return int(rows[f"s{stage}.b{block}"][1])
-
-    return lookup
-
-
 def apply_mutation(spec: ArchitectureSpec, name: str, stage: int, block: int | None = None) -> ArchitectureSpec:
     """Apply mutation ``name`` at ``stage`` (and ``block``); the result is validated."""
     if name not in _OPS:
@@ -223,8 +222,12 @@ def apply_mutation(spec: ArchitectureSpec, name: str, stage: int, block: int | N
     if not 1 <= stage <= len(spec.stages):
         raise SpecError(f"there is no stage {stage}; the design has {len(spec.stages)} stages")
     data = spec.to_dict()
-    _OPS[name](data, stage, block, {"in_channels": _in_channels_lookup(spec)})
-    return load_spec(data)
+
+    def in_channels(s: int, b: int) -> int:  # walked only when a mutation asks (swap_condenser)
+        return channels_before(spec, s, b)
+
+    _OPS[name](data, stage, block, {"in_channels": in_channels})
+    return load_design(data)
 
 
 def applicable_mutations(spec: ArchitectureSpec) -> list[tuple[str, int, int | None]]:
@@ -240,17 +243,32 @@ def applicable_mutations(spec: ArchitectureSpec) -> list[tuple[str, int, int | N
 
 
 def describe(name: str, stage: int, block: int | None) -> str:
+    """``Wider at stage 2`` / ``Kernel + at stage 2, block 1``: a mutation in words."""
     where = f"stage {stage}" + (f", block {block}" if block else "")
     return f"{MUTATIONS[name].label} at {where}"
 
 
-def random_mutation(spec: ArchitectureSpec, rng: random.Random, max_tries: int = 64) -> tuple[ArchitectureSpec, str]:
-    """A random mutation that applies and keeps the design valid: (new spec, description)."""
+@dataclass(frozen=True)
+class MutationResult:
+    """A mutation that was applied: the new design, which mutation, and where (``block`` None: a stage mutation)."""
+
+    spec: ArchitectureSpec
+    name: str
+    stage: int
+    block: int | None
+
+    @property
+    def description(self) -> str:
+        return describe(self.name, self.stage, self.block)
+
+
+def random_mutation(spec: ArchitectureSpec, rng: random.Random, max_tries: int = 64) -> MutationResult:
+    """A random mutation that applies and keeps the design valid."""
     candidates = applicable_mutations(spec)
     rng.shuffle(candidates)
     for name, stage, block in candidates[:max_tries]:
         try:
-            return apply_mutation(spec, name, stage, block), describe(name, stage, block)
+            return MutationResult(apply_mutation(spec, name, stage, block), name, stage, block)
         except SpecError:
             continue
     raise SpecError("no mutation keeps this design valid; edit it by hand")
@@ -264,16 +282,13 @@ def random_architectures(
     With ``input_size`` every design is set to that square input first (designs that do not fit
     it are skipped). Deterministic for a given seed.
     """
-    from .analysis import with_input_size
-    from .presets import list_presets, load_preset
-
     rng = random.Random(seed)
     names = bases or list_presets()
     starts: list[ArchitectureSpec] = []
     for name in names:
         base = load_preset(name)
         try:
-            starts.append(with_input_size(base, input_size) if input_size else base)
+            starts.append(retarget(base, input_size=input_size) if input_size else base)
         except SpecError:
             continue
     if not starts:
@@ -285,7 +300,7 @@ def random_architectures(
         spec = starts[attempts % len(starts)]
         try:
             for _ in range(steps):
-                spec, _desc = random_mutation(spec, rng)
+                spec = random_mutation(spec, rng).spec
         except SpecError:
             continue
         spec = spec.model_copy(update={"name": f"{spec.name}-m{len(designs) + 1}"})

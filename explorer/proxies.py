@@ -27,15 +27,17 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .analysis import analyze
 from .build import build_model
-from .spec import ArchitectureSpec
+from .design import DesignRef, load_design, retarget
 
 __all__ = ["PROXIES", "compute_proxies", "grad_norm", "naswot", "snip", "synflow"]
 
@@ -43,7 +45,7 @@ _RECTIFIERS = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU, nn.GELU, nn.LeakyReLU)
 _WEIGHTED = (nn.Conv2d, nn.Linear)
 
 
-def _weighted_layers(model: nn.Module) -> list[nn.Module]:
+def _weighted_layers(model: nn.Module) -> list[nn.Conv2d | nn.Linear]:
     return [m for m in model.modules() if isinstance(m, _WEIGHTED)]
 
 
@@ -100,7 +102,7 @@ def naswot(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
     return float(logdet) if float(sign) != 0 else float("-inf")
 
 
-def _loss_grads(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> list[nn.Module]:
+def _loss_grads(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> list[nn.Conv2d | nn.Linear]:
     x, y = batch
     was_training = model.training
     model.train()
@@ -114,14 +116,15 @@ def grad_norm(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> flo
     """S = Σ_l ‖∂L/∂W_l‖₂ over conv and linear layers (train mode); see the module docstring."""
     layers = _loss_grads(copy.deepcopy(model), batch)
     with torch.no_grad():
-        return float(sum(float(l.weight.grad.norm()) for l in layers if l.weight.grad is not None))
+        return float(sum(float(layer.weight.grad.norm()) for layer in layers if layer.weight.grad is not None))
 
 
 def snip(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
     """S = Σ_θ |θ ⊙ ∂L/∂θ| over conv and linear weights (train mode); see the module docstring."""
     layers = _loss_grads(copy.deepcopy(model), batch)
     with torch.no_grad():
-        return float(sum(float((l.weight * l.weight.grad).abs().sum()) for l in layers if l.weight.grad is not None))
+        return float(sum(float((layer.weight * layer.weight.grad).abs().sum())
+                         for layer in layers if layer.weight.grad is not None))
 
 
 PROXIES: dict[str, Callable[[nn.Module, tuple[torch.Tensor, torch.Tensor]], float]] = {
@@ -139,15 +142,16 @@ def proxy_batch(dataset: str = "digits", input_size: int = 32, batch_size: int =
 
     if not 2 <= batch_size <= 1024:
         raise ValueError(f"proxy batch size {batch_size} is out of range; use 2 to 1024")
-    split = data if data is not None else load_dataset(dataset, input_size, 0, n_train=None if dataset != "shapes" else 2000,
-                                                       n_val=None if dataset != "shapes" else 100)
+    shapes = dataset == "shapes"  # the generated set: a small one is enough for one batch
+    split = data if data is not None else load_dataset(dataset, input_size, 0, n_train=2000 if shapes else None,
+                                                       n_val=100 if shapes else None)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(split.train_y), generator=g)[:batch_size]
     return split.train_x[idx], split.train_y[idx], split.num_classes
 
 
 def compute_proxies(
-    spec: ArchitectureSpec | str | dict[str, Any],
+    spec: DesignRef,
     input_size: int = 32,
     batch_size: int = 64,
     seed: int = 0,
@@ -158,18 +162,17 @@ def compute_proxies(
     """Every proxy (or ``names``) of ``spec`` built for the dataset at ``input_size``², seeded.
 
     Returns ``{proxy: score, ..., "seconds": {proxy: s}, "input_size", "batch_size", "seed",
-    "dataset", "params"}``. The model is initialised with ``torch.manual_seed(seed)`` and every
-    proxy sees the same fresh weights and the same batch.
+    "dataset", "params"}`` (``params`` from ``analyze`` of the copy built for the data). The model
+    is initialised with ``torch.manual_seed(seed)`` and every proxy sees the same fresh weights and
+    the same batch.
     """
-    from .presets import resolve_spec
-    from .train import spec_for_data
-
     names = list(names or PROXIES)
     unknown = [n for n in names if n not in PROXIES]
     if unknown:
         raise ValueError(f"unknown proxy {unknown[0]!r}; proxies: {', '.join(PROXIES)}")
     x, y, num_classes = proxy_batch(dataset, input_size, batch_size, seed, data)
-    run_spec = spec_for_data(resolve_spec(spec), int(x.shape[-1]), num_classes, int(x.shape[1]))
+    run_spec = retarget(load_design(spec), input_size=int(x.shape[-1]), num_classes=num_classes,
+                        channels=int(x.shape[1]))
     torch.manual_seed(seed)
     model = build_model(run_spec)
     state = copy.deepcopy(model.state_dict())
@@ -183,7 +186,7 @@ def compute_proxies(
         out[name] = value if math.isfinite(value) else (float("inf") if value > 0 else float("-inf"))
     out["seconds"] = seconds
     out.update(input_size=int(x.shape[-1]), batch_size=int(x.shape[0]), seed=seed, dataset=dataset,
-               params=sum(p.numel() for p in model.parameters()), name=run_spec.name)
+               params=analyze(run_spec).params, name=run_spec.name)
     return out
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import deque
-from typing import Callable, Literal, Optional
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,10 +40,10 @@ class Constraints(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_params: Optional[int] = Field(None, gt=0)
-    max_macs: Optional[int] = Field(None, gt=0)
-    max_peak_activation_bytes: Optional[int] = Field(None, gt=0)
-    max_latency_ms: Optional[float] = Field(None, gt=0)
+    max_params: int | None = Field(None, gt=0)
+    max_macs: int | None = Field(None, gt=0)
+    max_peak_activation_bytes: int | None = Field(None, gt=0)
+    max_latency_ms: float | None = Field(None, gt=0)
     device: str = "host"
     antialias_downsampling: bool = False
     condensers_early: bool = False
@@ -56,8 +56,8 @@ class Candidate(BaseModel):
     params: int
     macs: int
     peak_activation_bytes: int
-    latency_ms: Optional[float] = None
-    score: Optional[float] = None
+    latency_ms: float | None = None
+    score: float | None = None
     feasible: bool
     reasons: list[str] = Field(default_factory=list)
     spec_yaml: str
@@ -151,7 +151,7 @@ def search(
         predict_latency = lambda spec: predict(spec, profile)  # noqa: E731
     history: list[Candidate] = []
 
-    def evaluate(spec: ArchitectureSpec, step: int, mutation: str) -> Candidate:
+    def assess(spec: ArchitectureSpec, step: int, mutation: str) -> Candidate:
         a = analyze(spec)
         latency = predict_latency(spec) if predict_latency else None
         reasons = violations(spec, a, constraints, latency)
@@ -162,7 +162,7 @@ def search(
         history.append(cand)
         return cand
 
-    start = evaluate(base, 0, "start")
+    start = assess(base, 0, "start")
     pool: deque[tuple[ArchitectureSpec, Candidate]] = deque()
     if start.feasible:
         pool.append((base, start))
@@ -173,12 +173,12 @@ def search(
         if cancel is not None and cancel.is_set():
             break
         try:
-            child, what = random_mutation(pool[rng.randrange(len(pool))][0] if pool else base, rng)
+            mutation = random_mutation(pool[rng.randrange(len(pool))][0] if pool else base, rng)
         except SpecError:
             continue
-        cand = evaluate(child, 0, what)
+        cand = assess(mutation.spec, 0, mutation.description)
         if cand.feasible:
-            pool.append((child, cand))
+            pool.append((mutation.spec, cand))
         if progress:
             progress(0, steps, f"seeding: {len(pool)}/{population} feasible")
     if not pool:
@@ -190,16 +190,16 @@ def search(
         contenders = rng.sample(list(pool), min(sample, len(pool)))
         parent = max(contenders, key=lambda pc: pc[1].score or float("-inf"))[0]
         try:
-            child, what = random_mutation(parent, rng)
+            mutation = random_mutation(parent, rng)
         except SpecError:
             continue
-        cand = evaluate(child, step, what)
+        cand = assess(mutation.spec, step, mutation.description)
         if cand.feasible:
-            pool.append((child, cand))
+            pool.append((mutation.spec, cand))
             if len(pool) > population:
                 pool.popleft()  # regularised: the oldest retires, however good
         if progress:
-            progress(step, steps, f"step {step}: {'kept' if cand.feasible else 'rejected'} {what}")
+            progress(step, steps, f"step {step}: {'kept' if cand.feasible else 'rejected'} {mutation.description}")
     feasible = [c for c in history if c.feasible]
     best = max(feasible, key=lambda c: c.score if c.score is not None else float("-inf"))
     return SearchResult(best=best, history=history, objective=objective)

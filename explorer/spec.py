@@ -15,21 +15,30 @@ A spec is data (YAML or JSON)::
           - {type: parallel, merge: add, branches: [[{type: conv, out: 16}], [{type: dwsep, out: 16}]]}
     head: {type: classifier, hidden: 1280}
 
-Macro structure (stages, repeats, parallel columns) is validated here with pydantic; each
-block's micro parameters are validated against the block registry's schema, and every
-message names the place and the fix (``stage 2, block 1: kernel 4 is even; use 1, 3, 5 or
-7``). Sizes are bounded before anything is allocated (see ``explorer.limits``).
+This module is the pure spec layer: it needs neither torch nor the builder. It holds the
+schema (pydantic models), the messages, YAML/JSON parsing and dumping, and the validation of the
+macro structure (stages, repeats, parallel columns). Each block's micro parameters are validated
+against the schemas of a block registry that the caller passes in (``validate_spec(data,
+blocks.get_block)``): the registry derives each schema from a ``torch.nn.Module`` constructor, so
+importing it would import torch. Every message names the place and the fix (``stage 2, block 1:
+kernel 4 is even; use 1, 3, 5 or 7``).
+
+Reading a design from any source, with the registry bound and sizes checked on the meta device
+before anything is allocated, is ``explorer.design.load_design``.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any, Iterator, Literal, Union
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -37,35 +46,109 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, NodeEvent
+from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
-from blocks import get_block
+try:  # libyaml's event parser: PyYAML's wheels ship it, ~10x faster than the pure-Python parser
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    CParser = None  # type: ignore[assignment,misc]
 
 __all__ = [
+    "HEAD_STAGE",
+    "MAX_UNITS",
     "ArchitectureSpec",
+    "BlockLookup",
+    "BlockSchema",
     "BlockSpec",
     "InputSpec",
     "ParallelSpec",
     "SpecError",
     "StageSpec",
     "Unit",
+    "UnitAddress",
+    "clip",
+    "config_from_json",
+    "count_blocks",
     "dump_spec",
     "expand_units",
-    "load_spec",
     "parse_spec_text",
     "validate_spec",
 ]
 
 MAX_SPEC_BYTES = 1 << 20  # 1 MiB of YAML is far beyond any real design
 MAX_INPUT_SIZE = 1024
+#: blocks after repeats, every block in every column of a parallel group counted
 MAX_UNITS = 512
+MAX_BRANCHES = 8  # columns of one parallel group
+MAX_BRANCH_BLOCKS = 16  # blocks in one column
+# While YAML/JSON is read (see ``_SpecComposer``): a written design nests about 8 levels deep and
+# a 512-block design written out block by block is some 15 k nodes.
+MAX_DEPTH = 32
+MAX_NODES = 100_000  # after alias expansion: an alias counts the nodes it refers to, each time it is used
+MAX_ALIASES = 1024
+MAX_DIGITS = 18  # of a written integer: int64 range, and far below Python's own 4300-digit limit
+MAX_NAME_CHARS = 80  # a design's, a stage's name
+MAX_DESCRIPTION_CHARS = 2000
+MAX_TYPE_CHARS = 40  # a block type
+MAX_SHOWN_CHARS = 80  # a user's value echoed in a message
+MAX_MESSAGE_CHARS = 2000  # a SpecError's problems joined
+
+
+def clip(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters, an ellipsis marking the cut: how messages echo a user's value."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _show(value: Any) -> str:
+    """A user's value as a message shows it: JSON for plain values, else its type; at most ``MAX_SHOWN_CHARS``."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        try:
+            return clip(json.dumps(value))
+        except ValueError:  # an int past Python's digit limit (a mapping given in code, not read from text)
+            return "a number too long to show"
+    return type(value).__name__
 
 
 class SpecError(ValueError):
-    """A user's spec is wrong; ``errors`` lists every problem, each naming place and fix."""
+    """A user's spec is wrong; ``errors`` lists every problem, each naming place and fix.
+
+    Bounded: each problem is cut to ``MAX_MESSAGE_CHARS`` characters, and the problems that would
+    take the joined message past it are summed up as a last entry ``… and N more problems``.
+    """
 
     def __init__(self, errors: list[str] | str) -> None:
-        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        problems = [errors] if isinstance(errors, str) else list(errors)
+        kept: list[str] = []
+        used = 0
+        for i, problem in enumerate(problems):
+            text = clip(str(problem), MAX_MESSAGE_CHARS)
+            if kept and used + len(text) > MAX_MESSAGE_CHARS:
+                left = len(problems) - i
+                kept.append(f"… and {left} more problem{'s' if left > 1 else ''}")
+                break
+            kept.append(text)
+            used += len(text) + 2
+        self.errors = kept
         super().__init__("; ".join(self.errors))
+
+
+def _refuse_bool(value: Any) -> Any:
+    """YAML's ``true`` is not the number 1 (pydantic's lax mode would take it as one)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not true or false")
+    return value
+
+
+#: a whole number that refuses true/false (block parameters get the same from ``blocks.registry``)
+WholeNumber = Annotated[int, BeforeValidator(_refuse_bool)]
 
 
 class _Strict(BaseModel):
@@ -75,15 +158,16 @@ class _Strict(BaseModel):
 class InputSpec(_Strict):
     """Input image shape: channels and size (one int for square, or [height, width])."""
 
-    channels: Annotated[int, Field(ge=1, le=16)] = 3
-    size: Union[int, tuple[int, int]] = 224
+    channels: Annotated[WholeNumber, Field(ge=1, le=16)] = 3
+    size: int | tuple[int, int] = 224
 
     @field_validator("size", mode="before")
     @classmethod
     def _check_size(cls, value: Any) -> Any:
         sides = list(value) if isinstance(value, (list, tuple)) else [value]
-        if (isinstance(value, (list, tuple)) and len(sides) != 2) or not all(isinstance(s, int) and not isinstance(s, bool) for s in sides):
-            raise ValueError(f"input size {value!r} should be one whole number or [height, width]")
+        whole = all(isinstance(s, int) and not isinstance(s, bool) for s in sides)
+        if (isinstance(value, (list, tuple)) and len(sides) != 2) or not whole:
+            raise ValueError(f"input size {_show(value)} should be one whole number or [height, width]")
         for s in sides:
             if not 8 <= s <= MAX_INPUT_SIZE:
                 raise ValueError(f"input size {s} is out of range; use 8 to {MAX_INPUT_SIZE} pixels")
@@ -98,7 +182,7 @@ class BlockSpec(BaseModel):
     """One block: its registry ``type`` plus that block's parameters, written flat."""
 
     model_config = ConfigDict(extra="allow")
-    type: str
+    type: Annotated[str, Field(max_length=MAX_TYPE_CHARS)]
 
     @property
     def params(self) -> dict[str, Any]:
@@ -110,7 +194,7 @@ class ParallelSpec(_Strict):
 
     type: Literal["parallel"] = "parallel"
     merge: Literal["add", "concat"] = "add"
-    branches: Annotated[list[list[BlockSpec]], Field(min_length=2, max_length=8)]
+    branches: Annotated[list[list[BlockSpec]], Field(min_length=2, max_length=MAX_BRANCHES)]
 
     @field_validator("branches")
     @classmethod
@@ -118,6 +202,8 @@ class ParallelSpec(_Strict):
         for i, branch in enumerate(branches, 1):
             if not branch:
                 raise ValueError(f"branch {i} is empty; give it at least one block or remove it")
+            if len(branch) > MAX_BRANCH_BLOCKS:
+                raise ValueError(f"branch {i} has {len(branch)} blocks; a column holds at most {MAX_BRANCH_BLOCKS}")
         return branches
 
 
@@ -127,7 +213,7 @@ def _entry_kind(value: Any) -> str:
 
 
 StageEntry = Annotated[
-    Union[Annotated[ParallelSpec, Tag("parallel")], Annotated[BlockSpec, Tag("block")]],
+    Annotated[ParallelSpec, Tag("parallel")] | Annotated[BlockSpec, Tag("block")],
     Discriminator(_entry_kind),
 ]
 
@@ -135,18 +221,18 @@ StageEntry = Annotated[
 class StageSpec(_Strict):
     """A stage: its block list, run ``repeat`` times (copies after the first use stride 1)."""
 
-    name: str = ""
-    repeat: Annotated[int, Field(ge=1, le=64)] = 1
+    name: Annotated[str, Field(max_length=MAX_NAME_CHARS)] = ""
+    repeat: Annotated[WholeNumber, Field(ge=1, le=64)] = 1
     blocks: Annotated[list[StageEntry], Field(min_length=1)]
 
 
 class ArchitectureSpec(_Strict):
     """A whole network: input, stem, stages, head."""
 
-    name: Annotated[str, Field(min_length=1, max_length=80)] = "design"
-    description: str = ""
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)] = "design"
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] = ""
     input: InputSpec = InputSpec()
-    num_classes: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    num_classes: Annotated[WholeNumber, Field(ge=1, le=100_000)] = 1000
     stem: list[BlockSpec] = []
     stages: list[StageSpec] = []
     head: BlockSpec = BlockSpec(type="classifier")
@@ -177,17 +263,22 @@ _TYPE_WORDS = {
 }
 
 
-def _describe(field: str, err: dict[str, Any], allowed: list[str] | None = None) -> str:
+def _describe(field: str, err: Mapping[str, Any], allowed: list[str] | None = None) -> str:
     """One pydantic error -> 'field value: what is wrong; what to do'."""
-    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
-    shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    shown = _show(value)
     if kind == "missing":
         return f"{field} is missing; add it"
     if kind == "extra_forbidden":
         known = f"; known: {', '.join(allowed)}" if allowed else ""
         return f"unknown parameter '{field}'{known}"
     if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
+        return clip(str(ctx.get("error", err["msg"])), MAX_MESSAGE_CHARS // 4)
+    if kind == "string_too_long":
+        length = len(value) if isinstance(value, str) else "too many"
+        return f"{field} has {length} characters; use at most {ctx['max_length']}"
+    if kind == "string_too_short":
+        return f"{field} is empty; give it at least {ctx['min_length']} character(s)"
     if kind == "greater_than_equal":
         return f"{field} {shown} is too small; use at least {ctx['ge']}"
     if kind == "greater_than":
@@ -204,7 +295,7 @@ def _describe(field: str, err: dict[str, Any], allowed: list[str] | None = None)
         return f"{field} has {ctx.get('actual_length')} item(s); give at most {ctx.get('max_length')}"
     if kind in _TYPE_WORDS:
         return f"{field} {shown} should be {_TYPE_WORDS[kind]}"
-    return f"{field}: {err['msg']}"
+    return f"{field}: {clip(err['msg'])}"
 
 
 def _place(loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
@@ -243,7 +334,7 @@ def _messages(error: ValidationError, prefix: str = "", allowed: list[str] | Non
     for err in error.errors():
         place, rest = _place(tuple(err["loc"]))
         place = ", ".join(p for p in (prefix, place) if p)
-        field = ".".join(str(p) for p in rest) or "value"
+        field = clip(".".join(str(p) for p in rest)) or "value"
         text = _describe(field, err, allowed)
         out.append(f"{place}: {text}" if place else text)
     return out
@@ -252,17 +343,154 @@ def _messages(error: ValidationError, prefix: str = "", allowed: list[str] | Non
 # ----------------------------------------------------------------------------- parsing
 
 
+def _line(node_or_event: Node | NodeEvent) -> str:
+    mark = node_or_event.start_mark
+    return f"line {mark.line + 1}" if mark is not None else "the spec"
+
+
+class _SpecComposer(Composer):
+    """PyYAML's composer, bounded while it builds the node graph (before any Python object exists).
+
+    Refuses nesting past ``MAX_DEPTH``, more than ``MAX_NODES`` nodes, counting an alias as the
+    size of the subtree it refers to each time it is used (so that ``&a [*b, *b, ...]`` chains,
+    which expand exponentially, are refused while they are still a few kilobytes), more than
+    ``MAX_ALIASES`` aliases, and an alias inside its own anchor (a structure that contains itself).
+    """
+
+    peek_event: Callable[[], Any]  # the parser's, later in the loader's bases
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+        self._nodes = 0
+        self._aliases = 0
+        self._sizes: dict[int, int] = {}  # id(anchored node) -> its expanded size, once composed
+
+    def _add(self, count: int, event: NodeEvent) -> None:
+        self._nodes += count
+        if self._nodes > MAX_NODES:
+            raise SpecError(
+                f"{_line(event)}: the spec has more than {MAX_NODES:,} values once its aliases are expanded; "
+                "a design needs a few thousand: write it out or use stage repeats"
+            )
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            node = super().compose_node(parent, index)  # an undefined alias is PyYAML's ComposerError
+            size = self._sizes.get(id(node))
+            if size is None:
+                raise SpecError(
+                    f"{_line(event)}: the alias *{clip(str(event.anchor))} is used inside its own anchor; "
+                    "a spec cannot contain itself"
+                )
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise SpecError(f"{_line(event)}: the spec uses more than {MAX_ALIASES} aliases; write it out instead")
+            self._add(size, event)
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise SpecError(
+                f"{_line(event)}: the spec nests deeper than {MAX_DEPTH} levels; a design needs about 8 "
+                "(name: / stages: / - blocks: / - {type: ...})"
+            )
+        start = self._nodes
+        self._add(1, event)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if getattr(event, "anchor", None) is not None:
+            self._sizes[id(node)] = self._nodes - start
+        return node
+
+
+class _SpecConstructor(SafeConstructor):
+    """``SafeConstructor`` that refuses duplicate keys, integers past ``MAX_DIGITS`` digits, inf and nan."""
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        digits = str(node.value).replace("_", "").lstrip("+-")
+        if len(digits) > MAX_DIGITS:
+            raise SpecError(
+                f"{_line(node)}: the number {clip(str(node.value), 24)} has {len(digits)} digits; "
+                f"a spec's numbers have at most {MAX_DIGITS}"
+            )
+        return int(super().construct_yaml_int(node))
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        value = float(super().construct_yaml_float(node))
+        if not math.isfinite(value):
+            raise SpecError(f"{_line(node)}: {clip(str(node.value), 24)} is not a finite number; give an ordinary one")
+        return value
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for key_node, _value in node.value:
+                if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # a merge (<<) may be overridden by the keys written beside it
+                key = (key_node.tag, str(key_node.value))
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    first = "" if seen[key] == line else f" (first on line {seen[key]})"
+                    raise SpecError(
+                        f"line {line}: the key {clip(key[1])!r} is given twice in one mapping{first}; keep one")
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+_SpecConstructor.add_constructor("tag:yaml.org,2002:int", _SpecConstructor.construct_yaml_int)  # type: ignore[type-var]
+_SpecConstructor.add_constructor("tag:yaml.org,2002:float", _SpecConstructor.construct_yaml_float)  # type: ignore[type-var]
+
+
+class _PySpecLoader(Reader, Scanner, Parser, _SpecComposer, _SpecConstructor, Resolver):
+    """The bounded loader on PyYAML's pure-Python scanner and parser."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _SpecComposer.__init__(self)
+        _SpecConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+_SpecLoader: type[_PySpecLoader] | type[_CSpecLoader]
+if CParser is not None:
+
+    class _CSpecLoader(_SpecComposer, CParser, _SpecConstructor, Resolver):
+        """The bounded loader on libyaml's event parser (our composer and constructor over its events)."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _SpecComposer.__init__(self)
+            _SpecConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _SpecLoader = _CSpecLoader
+else:  # pragma: no cover
+    _SpecLoader = _PySpecLoader
+
+
 def parse_spec_text(text: str) -> dict[str, Any]:
-    """YAML or JSON text -> a mapping (``yaml.safe_load``: no object is ever constructed)."""
-    if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
+    """YAML or JSON text -> a mapping, bounded while it is read; ``SpecError`` for anything else.
+
+    Safe (only YAML's plain types: no object is ever constructed from a tag) and bounded before
+    Python objects exist: at most ``MAX_SPEC_BYTES``, ``MAX_DEPTH`` levels, ``MAX_NODES`` nodes
+    with aliases expanded, ``MAX_DIGITS``-digit integers, finite floats, and no key twice in a mapping.
+    JSON is YAML, so one parser reads both (and JSON gets the same bounds).
+    """
+    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB; a real design is a few KiB")
+    loader = _SpecLoader(text)
     try:
-        data = yaml.safe_load(text)  # JSON is YAML, so one parser reads both
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"YAML error{where}: {problem}; fix the syntax there") from None
+        raise SpecError(f"YAML error{where}: {clip(str(problem), 200)}; fix the syntax there") from None
+    finally:
+        loader.dispose()
     if data is None:
         raise SpecError("the spec is empty; start from a preset (explorer presets) or give name, stages and head")
     if not isinstance(data, dict):
@@ -270,9 +498,29 @@ def parse_spec_text(text: str) -> dict[str, Any]:
     return data
 
 
-def _validate_block(block: BlockSpec, place: str) -> tuple[BlockSpec | None, list[str]]:
+# ----------------------------------------------------------------------------- validation
+
+
+class BlockSchema(Protocol):
+    """What validation reads of one registry entry (``blocks.BlockEntry`` is one)."""
+
+    @property
+    def params_model(self) -> type[BaseModel]: ...
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def param_names(self) -> list[str]: ...
+
+
+#: a block type -> its schema; an unknown type raises ``KeyError`` whose message lists the known ones
+BlockLookup = Callable[[str], BlockSchema]
+
+
+def _validate_block(block: BlockSpec, place: str, registry: BlockLookup) -> tuple[BlockSpec | None, list[str]]:
     try:
-        entry = get_block(block.type)
+        entry = registry(block.type)
     except KeyError as exc:
         return None, [f"{place}: {exc.args[0]}"]
     try:
@@ -282,13 +530,13 @@ def _validate_block(block: BlockSpec, place: str) -> tuple[BlockSpec | None, lis
     return BlockSpec(type=block.type, **params.model_dump(mode="json")), []
 
 
-def _normalise_blocks(spec: ArchitectureSpec) -> tuple[ArchitectureSpec, list[str]]:
+def _normalise_blocks(spec: ArchitectureSpec, registry: BlockLookup) -> tuple[ArchitectureSpec, list[str]]:
     errors: list[str] = []
 
-    def fix(block: BlockSpec, place: str, category: str | None = None) -> BlockSpec:
-        normal, errs = _validate_block(block, place)
-        if normal is not None and category is not None:
-            is_head = get_block(block.type).category == "head"
+    def fix(block: BlockSpec, place: str, category: str) -> BlockSpec:
+        normal, errs = _validate_block(block, place, registry)
+        if normal is not None:
+            is_head = registry(block.type).category == "head"
             if is_head and category != "head":
                 errs = [f"{place}: {block.type} is a head block; put it under head:, not in a stage or the stem"]
             elif category == "head" and not is_head:
@@ -315,72 +563,152 @@ def _normalise_blocks(spec: ArchitectureSpec) -> tuple[ArchitectureSpec, list[st
     return spec.model_copy(update={"stem": stem, "stages": stages, "head": head}), errors
 
 
-def validate_spec(data: dict[str, Any] | ArchitectureSpec, check_size: bool = True) -> ArchitectureSpec:
-    """Structure, then every block's parameters, then sizes; raise ``SpecError`` listing all problems.
+def validate_spec(data: dict[str, Any] | ArchitectureSpec, registry: BlockLookup) -> ArchitectureSpec:
+    """Structure, then every block's parameters against ``registry``; raise ``SpecError`` listing all problems.
 
     Returns a spec whose block parameters are complete (defaults filled in), so that
-    ``validate_spec(load(dump(spec))) == spec``.
+    ``validate_spec(parse_spec_text(dump_spec(spec)), registry) == spec``. Sizes are not checked
+    here (that needs the builder): ``explorer.design.load_design`` does both.
     """
     if isinstance(data, ArchitectureSpec):
         data = data.to_dict()
+    if isinstance(data, Mapping):  # counted on the raw mapping, before thousands of blocks are validated
+        blocks = count_blocks(data)
+        if blocks > MAX_UNITS:
+            raise SpecError(
+                f"the design has {blocks} blocks after repeats (every block in a parallel group's columns "
+                f"counts); the limit is {MAX_UNITS}: lower the repeats or remove blocks"
+            )
     try:
         spec = ArchitectureSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_messages(exc, allowed=list(ArchitectureSpec.model_fields))) from None
-    spec, errors = _normalise_blocks(spec)
+    spec, errors = _normalise_blocks(spec, registry)
     if errors:
         raise SpecError(errors)
-    units = sum(len(st.blocks) * st.repeat for st in spec.stages) + len(spec.stem)
-    if units > MAX_UNITS:
-        raise SpecError(f"the design has {units} blocks after repeats; the limit is {MAX_UNITS}: lower the repeats")
-    if check_size:
-        from .limits import check_size as _check_size  # torch-dependent, imported late
-
-        _check_size(spec)
     return spec
 
 
-def load_spec(source: str | Path | dict[str, Any] | ArchitectureSpec, check_size: bool = True) -> ArchitectureSpec:
-    """Load and validate a spec from a file path, YAML/JSON text, a mapping or a spec."""
-    if isinstance(source, ArchitectureSpec):
-        return validate_spec(source, check_size)
-    if isinstance(source, dict):
-        return validate_spec(source, check_size)
-    if isinstance(source, Path) or ("\n" not in str(source) and not str(source).lstrip().startswith("{")):
-        path = Path(source)
-        if not path.is_file():
-            raise SpecError(f"no spec file at {str(path)!r}; give a .yaml or .json path or a preset name")
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{path.name} is larger than {MAX_SPEC_BYTES // 1024} KiB; is it really a spec?")
-        text = path.read_text(encoding="utf-8", errors="replace")
-    else:
-        text = str(source)
-    return validate_spec(parse_spec_text(text), check_size)
+def count_blocks(data: Mapping[str, Any]) -> int:
+    """Blocks of a spec mapping, valid or not, after stage repeats: the stem's, plus per stage
+    ``repeat × Σ entries`` where a parallel entry counts every block of every column.
+
+    Reads only list lengths (and a stage's ``repeat`` if it is a whole number from 1 to 64), so it
+    is linear in the size of the mapping and safe on anything ``parse_spec_text`` returns.
+    """
+
+    def length(value: Any) -> int:
+        return len(value) if isinstance(value, list) else 0
+
+    def weight(entry: Any) -> int:
+        if isinstance(entry, Mapping) and entry.get("type") == "parallel" and isinstance(entry.get("branches"), list):
+            return max(1, sum(length(branch) for branch in entry["branches"]))
+        return 1
+
+    total = length(data.get("stem"))
+    stages = data.get("stages")
+    for stage in stages if isinstance(stages, list) else []:
+        if not isinstance(stage, Mapping) or not isinstance(stage.get("blocks"), list):
+            continue
+        repeat = stage.get("repeat", 1)
+        repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and 1 <= repeat <= 64 else 1
+        total += repeat * sum(weight(entry) for entry in stage["blocks"])
+    return total
 
 
 def dump_spec(spec: ArchitectureSpec, fmt: Literal["yaml", "json"] = "yaml") -> str:
-    """Serialise a spec; ``load_spec(dump_spec(spec)) == spec`` for every valid spec."""
+    """Serialise a spec; ``load_design(dump_spec(spec)) == spec`` for every valid spec."""
     data = spec.to_dict()
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
 
 
+def config_from_json(config_json: str) -> BlockSpec | ParallelSpec:
+    """Inverse of ``config.model_dump_json()`` for a unit's config (the hashable key of unit caches)."""
+    raw = json.loads(config_json)
+    return ParallelSpec.model_validate(raw) if raw.get("type") == "parallel" else BlockSpec.model_validate(raw)
+
+
 # ----------------------------------------------------------------------------- units
+
+#: the stage number that addresses the head
+HEAD_STAGE = -1
+
+
+@dataclass(frozen=True)
+class UnitAddress:
+    """Where a unit sits in the written spec, by structure (never by parsing a label).
+
+    ``stage``: 0 = the stem, 1..n = the stages, ``HEAD_STAGE`` (-1) = the head;
+    ``block``: 1-based position in the stage's *written* block list (1 for the head);
+    ``repeat``: 1-based copy of the stage's block list (copies after the first use stride 1);
+    ``branch``: 1-based column of a parallel group when a block inside one is meant, else ``None``.
+    """
+
+    stage: int
+    block: int = 1
+    repeat: int = 1
+    branch: int | None = None
+
+    @classmethod
+    def head(cls) -> UnitAddress:
+        return cls(HEAD_STAGE)
+
+    @property
+    def is_head(self) -> bool:
+        return self.stage == HEAD_STAGE
+
+    @property
+    def is_stem(self) -> bool:
+        return self.stage == 0
+
+    @property
+    def place(self) -> str:
+        """The address in the validator's words: ``stage 2, block 1 (repeat 2)``, ``stem, block 1``, ``head``."""
+        if self.is_head:
+            return "head"
+        text = f"stem, block {self.block}" if self.is_stem else f"stage {self.stage}, block {self.block}"
+        if self.branch is not None:
+            text += f", branch {self.branch}"
+        return text + (f" (repeat {self.repeat})" if self.repeat > 1 else "")
 
 
 class Unit(BaseModel):
-    """One node of the network as built: a block or a parallel group, repeats expanded."""
+    """One node of the network as built: a block or a parallel group, repeats expanded.
+
+    ``index`` is the unit's 1-based position in its stage (or the stem) with repeats unrolled: the
+    built module is named ``b{index}`` there (``stages.1.b3`` in a state dict). ``stage`` orders
+    the network for charts: 0 = stem, 1..n = stages, n + 1 = head.
+    """
 
     model_config = ConfigDict(frozen=True)
-    name: str  # "stem.b1", "s2.b3", "head"
-    place: str  # "stage 2, block 1 (repeat 2)": where it is written in the spec
-    stage: int  # 0 = stem, 1..n = stages, n + 1 = head
-    config: Union[BlockSpec, ParallelSpec]
+    address: UnitAddress
+    index: int
+    stage: int
+    config: BlockSpec | ParallelSpec
 
     @property
     def type(self) -> str:
         return self.config.type
+
+    @property
+    def place(self) -> str:
+        return self.address.place
+
+    @property
+    def name(self) -> str:
+        """A short display label (``stem.b1``, ``s2.b3``, ``head``); key on ``address``, not on this."""
+        if self.address.is_head:
+            return "head"
+        return f"stem.b{self.index}" if self.address.is_stem else f"s{self.address.stage}.b{self.index}"
+
+    @property
+    def module_path(self) -> str:
+        """The built module's path in ``ExplorerNet`` (``stem.b1``, ``stages.1.b3``, ``head``)."""
+        if self.address.is_head:
+            return "head"
+        return f"stem.b{self.index}" if self.address.is_stem else f"stages.{self.address.stage - 1}.b{self.index}"
 
 
 def _without_stride(entry: BlockSpec | ParallelSpec) -> BlockSpec | ParallelSpec:
@@ -393,29 +721,13 @@ def _without_stride(entry: BlockSpec | ParallelSpec) -> BlockSpec | ParallelSpec
 
 def expand_units(spec: ArchitectureSpec) -> list[Unit]:
     """The network's units in execution order, with stage repeats unrolled."""
-    units = [Unit(name=f"stem.b{i}", place=f"stem, block {i}", stage=0, config=b) for i, b in enumerate(spec.stem, 1)]
+    units = [Unit(address=UnitAddress(0, i), index=i, stage=0, config=b) for i, b in enumerate(spec.stem, 1)]
     for s, stage in enumerate(spec.stages, 1):
         n = 0
-        for r in range(stage.repeat):
+        for r in range(1, stage.repeat + 1):
             for b, entry in enumerate(stage.blocks, 1):
                 n += 1
-                place = f"stage {s}, block {b}" + (f" (repeat {r + 1})" if r else "")
-                config = entry if r == 0 else _without_stride(entry)
-                units.append(Unit(name=f"s{s}.b{n}", place=place, stage=s, config=config))
-    units.append(Unit(name="head", place="head", stage=len(spec.stages) + 1, config=spec.head))
+                config = entry if r == 1 else _without_stride(entry)
+                units.append(Unit(address=UnitAddress(s, b, r), index=n, stage=s, config=config))
+    units.append(Unit(address=UnitAddress.head(), index=1, stage=len(spec.stages) + 1, config=spec.head))
     return units
-
-
-def iter_blocks(spec: ArchitectureSpec) -> Iterator[tuple[str, BlockSpec]]:
-    """Every written block (parallel branches included) with its place, repeats not unrolled."""
-    for i, b in enumerate(spec.stem, 1):
-        yield f"stem, block {i}", b
-    for s, stage in enumerate(spec.stages, 1):
-        for b, entry in enumerate(stage.blocks, 1):
-            if isinstance(entry, ParallelSpec):
-                for r, branch in enumerate(entry.branches, 1):
-                    for k, x in enumerate(branch, 1):
-                        yield f"stage {s}, block {b}, branch {r}, block {k}", x
-            else:
-                yield f"stage {s}, block {b}", entry
-    yield "head", spec.head

@@ -23,23 +23,26 @@ autocast there). The loop is lean: the loss stays on the device and is read back
 ``log_every`` steps, so a GPU never waits on the host; the cancel flag (``threading.Event``) is read
 every step, so a run stops within one step and keeps, evaluates and saves what it learned.
 
-With a :class:`~explorer.store.Store` the design, its analysis, the run, every curve point (as it
-is logged, each in its own committed transaction) and the final metrics are stored, and the weights
-are saved beside the database as a plain ``state_dict`` that :func:`load_weights` reads with
-``torch.load(weights_only=True)`` (no arbitrary objects are unpickled).
+With a :class:`~explorer.store.Store` the design as given, the copy that was trained (the
+dataset's input and classes) with its analysis, the run, every curve point (as it is logged, each
+in its own committed transaction) and the final metrics are stored, and the weights are saved
+beside the database as an :mod:`explorer.checkpoint` that ``load_checkpoint`` reads with
+``torch.load(weights_only=True)`` (no arbitrary objects are unpickled). Params and MACs come from
+:func:`explorer.analysis.analyze` of the trained copy, like every other count in the explorer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import pickle
 import random
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -47,10 +50,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .analysis import analyze
 from .build import ExplorerNet, build_model
+from .checkpoint import save_checkpoint
 from .data import DataSplit, load_dataset
-from .presets import resolve_spec
-from .spec import ArchitectureSpec, SpecError, load_spec
+from .design import DesignRef, load_design, retarget
+from .spec import ArchitectureSpec
 from .store import StepRow, Store
 
 __all__ = [
@@ -58,13 +63,11 @@ __all__ = [
     "TrainResult",
     "augment_batch",
     "evaluate",
-    "load_weights",
     "lr_at",
     "make_config",
     "pick_device",
     "precise_bn",
     "seed_everything",
-    "spec_for_data",
     "train",
 ]
 
@@ -92,13 +95,15 @@ class TrainConfig(BaseModel):
     channels_last: bool | None = Field(None, description="None: on CUDA only")
     amp: bool | None = Field(None, description="bfloat16 autocast; None: on CUDA only")
     log_every: int = Field(10, ge=1, le=100_000)
-    eval_every: int | None = Field(None, ge=0, description="None: 5 times per run (steps) or every 100 steps; 0: at the end")
+    eval_every: int | None = Field(
+        None, ge=0, description="None: 5 times per run (steps) or every 100 steps; 0: at the end")
     eval_batch: int = Field(256, ge=1, le=10_000)
-    bn_images: int = Field(1024, ge=0, le=100_000, description="training images that re-estimate BN statistics before each evaluation")
+    bn_images: int = Field(
+        1024, ge=0, le=100_000, description="training images that re-estimate BN statistics before each evaluation")
     weights_dir: str | None = Field(None, description="where weights go without a store")
 
     @model_validator(mode="after")
-    def _budget(self) -> "TrainConfig":
+    def _budget(self) -> TrainConfig:
         if self.minutes is None and self.steps is None:
             raise ValueError("give steps or minutes")
         return self
@@ -145,8 +150,8 @@ class TrainResult:
     input_size: int
     num_classes: int
     device: str
-    params: int
-    macs: int | None
+    params: int  # of the trained copy, as deployed (``analyze(run_spec).params``)
+    macs: int  # of the trained copy at the run's input size
     weights_path: str | None
     spec_yaml: str
     curve: list[StepRow] = field(default_factory=list)
@@ -175,17 +180,6 @@ def pick_device(choice: str = "auto") -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
-
-
-def spec_for_data(spec: ArchitectureSpec, input_size: int, num_classes: int, channels: int = 3) -> ArchitectureSpec:
-    """The same design for a dataset: its input (channels, square size) and classes; validated and size-checked."""
-    data = spec.to_dict()
-    data["input"] = {"channels": channels, "size": int(input_size)}
-    data["num_classes"] = int(num_classes)
-    try:
-        return load_spec(data)
-    except SpecError as exc:
-        raise SpecError(f"{spec.name} at {input_size}×{input_size}: {exc}") from None
 
 
 def lr_at(progress: float, base: float, warmup: float) -> float:
@@ -219,7 +213,8 @@ def augment_batch(x: torch.Tensor, pad: int, flip: bool, generator: torch.Genera
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
@@ -262,7 +257,7 @@ def precise_bn(model: nn.Module, x: torch.Tensor, max_images: int = 1024, batch_
             xb = xb.contiguous(memory_format=torch.channels_last)
         with _autocast(device, amp):
             model(xb)
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.train(was_training)
     return len(norms)
@@ -287,38 +282,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return float(correct.item()) / max(1, len(y))
 
 
-def save_weights(model: nn.Module, path: str | Path) -> Path:
-    """A plain ``state_dict`` of CPU tensors (``torch.save``); nothing but tensors is written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    torch.save(state, path)
-    return path
-
-
-def load_weights(spec: ArchitectureSpec | str | Path | dict[str, Any], path: str | Path) -> ExplorerNet:
-    """Build ``spec`` (the trained one: its input size and classes) and load weights saved by a run.
-
-    Read with ``torch.load(weights_only=True)``: tensors and plain containers only, never arbitrary objects.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise ValueError(f"{path} is not a plain state_dict of tensors; refused to load it "
-                         f"({str(exc).splitlines()[0][:200]})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} is not a state_dict of tensors")
-    model = build_model(spec)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{path} does not fit this design: {str(exc).splitlines()[0]}") from None
-    return model.eval()
-
-
 class _Batches:
     """Shuffled mini-batches without replacement (a fresh permutation per epoch), drawn on ``device``."""
 
@@ -341,7 +304,7 @@ class _Batches:
 
 
 def train(
-    spec: ArchitectureSpec | str | Path | dict[str, Any],
+    spec: DesignRef,
     config: TrainConfig | None = None,
     on_step: Callable[[StepRow], None] | None = None,
     cancel: threading.Event | None = None,
@@ -356,32 +319,31 @@ def train(
     loading ``config.dataset`` (benchmarks reuse one split).
     """
     config = config or TrainConfig()
-    base_spec = resolve_spec(spec)
+    base_spec = load_design(spec)
     data = data if data is not None else load_dataset(config.dataset, config.input_size, config.data_seed,
                                                       n_train=config.n_train, n_val=config.n_val)
-    run_spec = spec_for_data(base_spec, data.input_size, data.num_classes, data.channels)
+    run_spec = retarget(base_spec, input_size=data.input_size, num_classes=data.num_classes, channels=data.channels)
     device = pick_device(config.device)
     channels_last = device.type == "cuda" if config.channels_last is None else config.channels_last
     amp = device.type == "cuda" if config.amp is None else config.amp
 
+    analysis = analyze(run_spec)  # before seeding: a cold count seeds torch itself
+    params, macs = analysis.params, analysis.macs
     seed_everything(config.seed)
     model = build_model(run_spec).to(device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    params = sum(p.numel() for p in model.parameters())
-    macs: int | None = None
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # accepted, not in the stub
 
     run_id: int | None = None
     if store is not None:
-        from .analysis import analyze
-
-        design_id = store.save_design(base_spec.to_yaml(), base_spec.name)
-        analysis = analyze(run_spec)
-        macs = analysis.macs
-        store.save_analysis(design_id, analysis)
+        design_id = store.save_design(base_spec)  # the design as given: what History reloads
+        size = f"{data.input_size}×{data.input_size}"
+        trained_id = store.save_design(run_spec, f"{run_spec.name} ({size}, {data.num_classes} classes)")
+        store.save_analysis(trained_id, analysis)  # the trained copy's counts, under its own id
         stored_config = config.model_dump() | {"device": str(device), "input_size": data.input_size,
                                                "num_classes": data.num_classes, "data": data.describe(),
-                                               "channels_last": channels_last, "amp": amp}
+                                               "channels_last": channels_last, "amp": amp,
+                                               "trained_design_id": trained_id}
         run_id = store.start_run(design_id, config.dataset, stored_config)
 
     try:
@@ -389,15 +351,13 @@ def train(
                          on_step, cancel, store)
     except BaseException as exc:
         if store is not None and run_id is not None:
-            try:
+            with contextlib.suppress(Exception):  # the original error matters more
                 store.finish_run(run_id, "failed", {"steps": 0}, error=f"{type(exc).__name__}: {exc}"[:500])
-            except Exception:  # noqa: BLE001 - the original error matters more
-                pass
         raise
 
 
 def _run_loop(model: ExplorerNet, run_spec: ArchitectureSpec, data: DataSplit, config: TrainConfig,
-              device: torch.device, channels_last: bool, amp: bool, params: int, macs: int | None,
+              device: torch.device, channels_last: bool, amp: bool, params: int, macs: int,
               run_id: int | None, on_step: Callable[[StepRow], None] | None, cancel: threading.Event | None,
               store: Store | None) -> TrainResult:
     train_x = data.train_x.to(device)
@@ -501,8 +461,7 @@ def _run_loop(model: ExplorerNet, run_spec: ArchitectureSpec, data: DataSplit, c
     elif config.weights_dir:
         weights_path = Path(config.weights_dir) / f"{run_spec.name}-seed{config.seed}.pt"
     if weights_path is not None:
-        save_weights(model, weights_path)
-        weights_path.with_suffix(".yaml").write_text(run_spec.to_yaml())
+        save_checkpoint(weights_path, run_spec, model)
     result = TrainResult(
         run_id=run_id, status=status, steps=step, seconds=round(seconds, 3), train_seconds=round(train_seconds, 3),
         final_train_loss=losses[-1] if losses else None, val_accuracy=val, images_per_s=round(images_per_s, 1),

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import torch
 
 from explorer import analysis
 from explorer.analysis import analyze, clear_cache, fvcore_counter
 from explorer.build import build_model, reparameterize
+from explorer.design import load_design, load_preset, retarget
 from explorer.mutate import apply_mutation
-from explorer.presets import load_preset
-from explorer.spec import SpecError
+from explorer.spec import SpecError, UnitAddress, expand_units
 
 
 def test_rows_chain_shapes_and_sum_to_totals() -> None:
     a = analyze(load_preset("attendnext"))
     assert a.blocks[0].in_shape == (1, 3, 224, 224)
-    for prev, row in zip(a.blocks, a.blocks[1:]):
+    for prev, row in pairwise(a.blocks):
         assert row.in_shape == prev.out_shape
     assert a.params == sum(b.params for b in a.blocks)
     assert a.macs == sum(b.macs for b in a.blocks)
@@ -40,12 +42,12 @@ def test_peak_activation_is_at_least_every_input_plus_output() -> None:
 
 def test_input_size_override_rescales_macs_not_params() -> None:
     spec = load_preset("mobilenetv3_small")
-    small, large = analyze(spec, input_size=112), analyze(spec)
+    small, large = analyze(retarget(spec, input_size=112)), analyze(spec)
     assert small.params == large.params
     assert small.input_shape == (1, 3, 112, 112)
     assert 0.2 < small.macs / large.macs < 0.3  # about a quarter of the pixels
     with pytest.raises(SpecError, match="out of range"):
-        analyze(spec, input_size=4)
+        analyze(retarget(spec, input_size=4))
 
 
 def test_one_block_edit_recounts_only_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,8 +63,7 @@ def test_one_block_edit_recounts_only_what_changed(monkeypatch: pytest.MonkeyPat
     clear_cache()
     analyze(spec)  # refill the cache through the real function
     monkeypatch.setattr(analysis, "_count_unit_cached", analysis.lru_cache(maxsize=8192)(counting))
-    for row in analyze(spec).blocks:  # fill the patched cache once
-        pass
+    analyze(spec)  # fill the patched cache once
     calls.clear()
     edited = apply_mutation(spec, "kernel_up", 4, 3)
     fresh = analyze(edited)
@@ -86,7 +87,7 @@ def test_width_edit_recounts_the_edited_block_and_its_successor(monkeypatch: pyt
     calls.clear()
     data = spec.to_dict()
     data["stages"][3]["blocks"][2]["out"] = 120  # 112 -> 120: this block and the next one change
-    analyze(data)
+    analyze(load_design(data))
     assert len(calls) == 2
 
 
@@ -94,3 +95,14 @@ def test_summary_is_the_cli_json_contract() -> None:
     s = analyze(load_preset("mobilenetv3_small")).summary()
     assert {"name", "params", "macs", "peak_activation_bytes", "blocks"} <= set(s)
     assert set(s["blocks"][0]) == {"name", "type", "out_shape", "params", "macs"}
+
+
+def test_progress_is_reported_while_counting_and_rows_carry_addresses() -> None:
+    spec = load_preset("mobilenetv3_small")
+    seen: list[tuple[float, str]] = []
+    a = analyze(spec, progress=lambda fraction, text: seen.append((fraction, text)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and seen[-1] == (1.0, "done")
+    assert 10 <= len(seen) - 1 <= len(a.blocks) and seen[0][1] == "counting stem, block 1"
+    assert [row.address for row in a.blocks] == [u.address for u in expand_units(spec)]
+    assert a.blocks[-1].address == UnitAddress.head()

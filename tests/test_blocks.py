@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 import torch.nn as nn
@@ -80,7 +82,7 @@ def _randomise_bn(module: nn.Module) -> None:
         lambda: MobileOneBlock(24, out=24, kernel=5, stride=1, branches=1),
     ],
 )
-def test_mobileone_reparameterisation_is_exact(make) -> None:
+def test_mobileone_reparameterisation_is_exact(make: Callable[[], nn.Module]) -> None:
     module = make()
     _randomise_bn(module)
     module.eval()

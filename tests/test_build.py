@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from explorer.build import ExplorerNet, build_model, reparameterize
-from explorer.presets import list_presets, load_preset
+from explorer.design import load_design, load_preset
+from explorer.presets import list_presets
 from explorer.spec import expand_units
 
 
@@ -42,6 +43,8 @@ def test_whole_mobileone_reparameterises_with_identical_outputs() -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
-def test_build_accepts_yaml_text() -> None:
-    model = build_model(load_preset("mobilenetv3_small").to_yaml())
+def test_build_takes_a_validated_spec_only() -> None:
+    model = build_model(load_design(load_preset("mobilenetv3_small").to_yaml()))
     assert model.spec.name == "mobilenetv3_small"
+    with pytest.raises(TypeError, match="load_design"):
+        build_model(load_preset("mobilenetv3_small").to_yaml())  # type: ignore[arg-type]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 
-from explorer.analysis import analyze
-from explorer.charts import architecture_diagram, block_bars, preset_points, preset_scatter, stage_label
-from explorer.presets import list_presets, load_preset
+from blocks import list_blocks
+from explorer.analysis import Analysis, analyze
+from explorer.charts import architecture_diagram, block_bars, block_colour, preset_points, preset_scatter, stage_label
+from explorer.design import load_preset
+from explorer.presets import list_presets
+from explorer.spec import ArchitectureSpec
 
 
 @pytest.fixture(scope="module")
-def small():
+def small() -> tuple[ArchitectureSpec, Analysis]:
     spec = load_preset("mobilenetv3_small")
     return spec, analyze(spec)
 
@@ -21,7 +24,7 @@ def _validated(fig: go.Figure) -> go.Figure:
     return go.Figure(fig.to_dict())
 
 
-def test_block_bars_show_every_unit(small) -> None:
+def test_block_bars_show_every_unit(small: tuple[ArchitectureSpec, Analysis]) -> None:
     spec, a = small
     fig = _validated(block_bars(a, [s.name for s in spec.stages]))
     macs, params = fig.data
@@ -31,12 +34,12 @@ def test_block_bars_show_every_unit(small) -> None:
     assert "stage 2 · s2-28" in macs.hovertext[2]  # hover names the stage
 
 
-def test_architecture_diagram_bands_and_bars(small) -> None:
+def test_architecture_diagram_bands_and_bars(small: tuple[ArchitectureSpec, Analysis]) -> None:
     spec, a = small
     fig = _validated(architecture_diagram(a, [s.name for s in spec.stages], [s.repeat for s in spec.stages]))
     bars = {t.name: t for t in fig.data}
     assert set(bars) == {r.type for r in a.blocks}
-    heights = {x: y for t in fig.data for x, y in zip(t.x, t.y)}
+    heights = {x: y for t in fig.data for x, y in zip(t.x, t.y, strict=True)}
     assert [heights[i] for i in range(len(a.blocks))] == [r.out_shape[1] for r in a.blocks]
     # one band per stage plus stem and head; labels carry resolution and repeats
     assert len(fig.layout.shapes) == len(spec.stages) + 2
@@ -47,7 +50,7 @@ def test_architecture_diagram_bands_and_bars(small) -> None:
     assert fig.layout.yaxis.type == "log"
 
 
-def test_preset_points_and_scatter(small) -> None:
+def test_preset_points_and_scatter(small: tuple[ArchitectureSpec, Analysis]) -> None:
     _spec, a = small
     points = preset_points()
     assert [p.name for p in points] == list_presets()
@@ -64,3 +67,20 @@ def test_preset_points_and_scatter(small) -> None:
 def test_stage_label() -> None:
     assert stage_label(0, 3) == "stem" and stage_label(4, 3) == "head"
     assert stage_label(2, 3, ["a", "b", "c"]) == "stage 2 · b" and stage_label(2, 3) == "stage 2"
+
+
+def test_a_block_type_has_one_colour_in_every_chart(small: tuple[ArchitectureSpec, Analysis]) -> None:
+    spec, a = small
+    bars = block_bars(a)
+    diagram = architecture_diagram(a)
+    for macs_or_params in bars.data:
+        assert list(macs_or_params.marker.color) == [block_colour(r.type) for r in a.blocks]
+    assert all(t.marker.color == block_colour(t.name) for t in diagram.data)
+    # fixed across designs, not by order of appearance: another preset's diagram agrees
+    other = architecture_diagram(analyze(load_preset("attendnext")))
+    colours = {t.name: t.marker.color for t in diagram.data}
+    shared = [t for t in other.data if t.name in colours]
+    assert shared and all(t.marker.color == colours[t.name] for t in shared)
+    # every registered block type has a colour of its own
+    names = [e.name for e in list_blocks()]
+    assert len({block_colour(n) for n in names}) == len(names)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from explorer.cli import main
-from explorer.presets import list_presets, load_preset
+from explorer.design import load_preset
+from explorer.presets import list_presets
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from explorer.build import build_model, reparameterize
+from explorer.checkpoint import FORMAT, load_checkpoint
 from explorer.cli import main
-from explorer.export import export, export_pt, load_pt, onnx_bytes, verify_onnx
-from explorer.presets import list_presets, load_preset
+from explorer.design import load_preset
+from explorer.export import export, export_pt, onnx_bytes, verify_onnx
+from explorer.presets import list_presets
 
 
 @pytest.mark.parametrize("name", list_presets())
@@ -39,8 +41,8 @@ def test_pt_export_round_trips_with_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "m.pt"
     export_pt(spec, path)
     payload = torch.load(path, weights_only=True)  # tensors and strings only
-    assert set(payload) == {"format", "spec_yaml", "state_dict"}
-    loaded_spec, model = load_pt(path)
+    assert set(payload) == {"format", "spec_yaml", "state_dict"} and payload["format"] == FORMAT
+    loaded_spec, model = load_checkpoint(path)
     assert loaded_spec == spec
     x = torch.randn(1, 3, 64, 64)
     torch.manual_seed(0)
@@ -50,11 +52,11 @@ def test_pt_export_round_trips_with_weights_only(tmp_path: Path) -> None:
         assert torch.equal(model(x), reference(x))
 
 
-def test_load_pt_refuses_foreign_files(tmp_path: Path) -> None:
+def test_load_checkpoint_refuses_foreign_files(tmp_path: Path) -> None:
     path = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, path)
-    with pytest.raises(ValueError, match="not an explorer export"):
-        load_pt(path)
+    with pytest.raises(ValueError, match="other.pt: not an explorer checkpoint"):
+        load_checkpoint(path)
 
 
 def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

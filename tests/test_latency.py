@@ -8,21 +8,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
 
-from explorer.analysis import with_input_size
+from explorer.analysis import analyze
 from explorer.cli import main
+from explorer.design import load_preset, retarget
 from explorer.latency.client import RemoteError, health
 from explorer.latency.measure import measure_local
 from explorer.latency.predictor import predict, predict_units
 from explorer.latency.profiles import load_profile
-from explorer.presets import assets_dir, load_preset
+from explorer.presets import assets_dir
 from explorer.spec import expand_units
-
 
 AGENT = Path(__file__).resolve().parents[1] / "explorer" / "latency" / "agent.py"
 TOKEN = "calibration-token"
@@ -60,7 +60,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_local_measurement_reports_progress_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[tuple[int, int]] = []
-    stats = measure_local(with_input_size(load_preset("mobilenetv3_small"), 64), runs=6, warmup=1,
+    stats = measure_local(retarget(load_preset("mobilenetv3_small"), input_size=64), runs=6, warmup=1,
                           progress=lambda done, total: calls.append((done, total)))
     assert calls == [(i, 6) for i in range(1, 7)]
     assert stats["runs"] == 6 and stats["warmup"] == 1 and 0 <= stats["cv"] < 5
@@ -75,16 +75,19 @@ def test_local_measurement_reports_progress_and_text(capsys: pytest.CaptureFixtu
 def test_prediction_per_unit_adds_up(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPLORER_DEVICES", str(tmp_path))  # only the shipped profiles
-    spec = with_input_size(load_preset("attendnext"), 96)
+    spec = retarget(load_preset("attendnext"), input_size=96)
     profile = load_profile("cortex-a72")
     units = predict_units(spec, profile)
-    assert [u["name"] for u in units] == [u.name for u in expand_units(spec)]
-    assert sum(u["ms"] for u in units) + profile.const_ms == pytest.approx(predict(spec, profile))
-    assert all(u["ms"] > 0 and u["layers"] > 0 for u in units)
+    assert [u.address for u in units] == [u.address for u in expand_units(spec)]
+    assert [u.name for u in units] == [u.name for u in expand_units(spec)]
+    assert sum(u.ms for u in units) + profile.const_ms == pytest.approx(predict(spec, profile))
+    assert all(u.ms > 0 and u.layers > 0 for u in units)
     code, out, _ = run(capsys, "latency", "attendnext", "--input", "96", "--predict", "cortex-a72", "--json")
     data = json.loads(out)
     assert code == 0 and data["predicted_ms"] == pytest.approx(predict(spec, profile))
     assert data["backend"] == "predictor" and data["calibrated"] is False and len(data["units"]) == len(units)
+    # a unit's MACs are the design table's (the analysis), not a second count
+    assert [u["macs"] for u in data["units"]] == [row.macs for row in analyze(spec).blocks]
     code, out, _ = run(capsys, "latency", "attendnext", "--input", "96", "--predict", "cortex-a72")
     assert code == 0 and "predicted" in out and "not calibrated" in out and "s1.b1" in out and "head" in out
 
@@ -122,6 +125,7 @@ def test_export_format_follows_the_suffix(tmp_path: Path, capsys: pytest.Capture
     assert code == 0 and "onnx.checker passed" in out and (tmp_path / "small.onnx").read_bytes()[:2] != b"PK"
 
 
+@pytest.mark.slow
 def test_calibrate_measures_fits_saves_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "fitted" / "host.yaml"
     code, stdout, _ = run(capsys, "calibrate", "host", "--n", "20", "--input", "32", "--runs", "2", "--warmup", "0",
@@ -132,10 +136,12 @@ def test_calibrate_measures_fits_saves_and_reports(tmp_path: Path, capsys: pytes
     assert all(row["measured_ms"] > 0 and row["predicted_ms"] >= 0 for row in report["held_out_designs"])
     fitted = load_profile(out)
     assert fitted.calibration is not None and fitted.calibration.samples == report["fit"]
-    assert fitted.calibration.within_10pct == report["within_10pct"] and "local onnxruntime" in fitted.calibration.source
+    assert fitted.calibration.within_10pct == report["within_10pct"]
+    assert "local onnxruntime" in fitted.calibration.source
     assert fitted.compute_scale != load_profile(assets_dir() / "devices" / "host.yaml").compute_scale
 
 
+@pytest.mark.slow
 def test_calibrate_through_an_agent(board_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "board.yaml"
     code, _, err = run(capsys, "calibrate", "cortex-a72", "--remote", board_url, "--token", "wrong", "--out", str(out))

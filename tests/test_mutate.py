@@ -7,17 +7,17 @@ import random
 import pytest
 
 from explorer.analysis import analyze
+from explorer.design import load_preset
 from explorer.mutate import MUTATIONS, apply_mutation, random_architectures, random_mutation
-from explorer.presets import load_preset
-from explorer.spec import SpecError
+from explorer.spec import ArchitectureSpec, SpecError
 
 
 @pytest.fixture(scope="module")
-def mnv3():
+def mnv3() -> ArchitectureSpec:
     return load_preset("mobilenetv3_large")
 
 
-def test_stage_mutations(mnv3) -> None:
+def test_stage_mutations(mnv3: ArchitectureSpec) -> None:
     wider = apply_mutation(mnv3, "wider", 4)
     assert [b.params["out"] for b in wider.stages[3].blocks] == [104] * 4
     narrower = apply_mutation(mnv3, "narrower", 4)
@@ -27,14 +27,14 @@ def test_stage_mutations(mnv3) -> None:
     assert analyze(wider).params > analyze(mnv3).params > analyze(narrower).params
 
 
-def test_block_mutations(mnv3) -> None:
+def test_block_mutations(mnv3: ArchitectureSpec) -> None:
     assert apply_mutation(mnv3, "kernel_up", 2, 1).stages[1].blocks[0].params["kernel"] == 5
     assert apply_mutation(mnv3, "kernel_down", 3, 1).stages[2].blocks[0].params["kernel"] == 3
     assert apply_mutation(mnv3, "expand_up", 2, 1).stages[1].blocks[0].params["expand"] == 5.0
     assert apply_mutation(mnv3, "expand_down", 2, 1).stages[1].blocks[0].params["expand"] == 3.0
 
 
-def test_swap_to_dcac_and_back(mnv3) -> None:
+def test_swap_to_dcac_and_back(mnv3: ArchitectureSpec) -> None:
     swapped = apply_mutation(mnv3, "swap_condenser", 1, 1)
     block = swapped.stages[0].blocks[0]
     assert block.type == "attention_condenser" and block.params["condense_steps"] == 2
@@ -58,12 +58,14 @@ def test_swap_to_dcac_and_back(mnv3) -> None:
         ("kernel_up", 1, None, "needs a block number"),
     ],
 )
-def test_mutations_refuse_with_a_reason(mnv3, name: str, stage: int, block: int | None, message: str) -> None:
+def test_mutations_refuse_with_a_reason(
+    mnv3: ArchitectureSpec, name: str, stage: int, block: int | None, message: str
+) -> None:
     with pytest.raises(SpecError, match=message):
         apply_mutation(mnv3, name, stage, block)
 
 
-def test_kernel_mutation_reaches_7_then_stops(mnv3) -> None:
+def test_kernel_mutation_reaches_7_then_stops(mnv3: ArchitectureSpec) -> None:
     spec = apply_mutation(apply_mutation(mnv3, "kernel_up", 2, 1), "kernel_up", 2, 1)
     assert spec.stages[1].blocks[0].params["kernel"] == 7
     with pytest.raises(SpecError, match="already the largest"):
@@ -74,11 +76,14 @@ def test_random_mutations_are_valid_and_reproducible() -> None:
     spec = load_preset("attendnext")
     a, b = random.Random(3), random.Random(3)
     for _ in range(5):
-        one, d1 = random_mutation(spec, a)
-        two, d2 = random_mutation(spec, b)
-        assert one == two and d1 == d2
-        assert d1.split(" at ")[0] in {m.label for m in MUTATIONS.values()}
-        spec = one
+        one, two = random_mutation(spec, a), random_mutation(spec, b)
+        assert one.spec == two.spec and one.description == two.description
+        assert one.description.split(" at ")[0] in {m.label for m in MUTATIONS.values()}
+        # the result says where it applied: the same mutation there gives the same design
+        assert one.name in MUTATIONS and 1 <= one.stage <= len(spec.stages)
+        assert (one.block is None) == (MUTATIONS[one.name].scope == "stage")
+        assert apply_mutation(spec, one.name, one.stage, one.block) == one.spec
+        spec = one.spec
 
 
 def test_random_architectures_are_distinct_valid_and_seeded() -> None:

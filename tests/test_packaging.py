@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
+from importlib.metadata import entry_points, version
 from pathlib import Path
+
+import explorer
+import explorer.cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,10 +34,22 @@ def test_assets_ship_as_package_data() -> None:
     tool = _pyproject()["tool"]["setuptools"]
     assert tool["package-dir"]["explorer.assets"] == "assets"
     patterns = tool["package-data"]["explorer.assets"]
-    shipped = {p.relative_to(ROOT / "assets").as_posix() for pattern in patterns for p in (ROOT / "assets").glob(pattern)}
+    assets = ROOT / "assets"
+    shipped = {p.relative_to(assets).as_posix() for pattern in patterns for p in assets.glob(pattern)}
     presets = {f"presets/{p.name}" for p in (ROOT / "assets" / "presets").glob("*.yaml")}
     assert presets and presets <= shipped
 
 
-def test_console_script_points_at_the_cli() -> None:
-    assert _pyproject()["project"]["scripts"]["explorer"] == "explorer.cli:main"
+def test_console_script_loads_the_cli() -> None:
+    """The installed ``explorer`` command resolves to the function the CLI tests drive."""
+    (script,) = entry_points(group="console_scripts", name="explorer")
+    assert script.load() is explorer.cli.main
+
+
+def test_one_version_for_the_package_and_its_metadata() -> None:
+    """pyproject reads its version from ``explorer.__version__``; the installed metadata agrees.
+
+    A failure after a version bump means the install is stale: run ``make install`` again.
+    """
+    assert version("attendnext-explorer") == explorer.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", explorer.__version__)

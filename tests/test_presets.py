@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from explorer.analysis import analyze, fvcore_counter
 from explorer.build import build_model, reparameterize
-from explorer.presets import PRESET_ORDER, list_presets, load_preset, resolve_spec
+from explorer.design import load_design, load_preset
+from explorer.presets import PRESET_ORDER, list_presets
 from explorer.spec import SpecError
 
 # Published params (M) and fvcore GMACs from ../shared/REFERENCE.md (timm 1.0, inference form).
@@ -66,17 +69,17 @@ def test_mobilevit_reports_the_attention_products_fvcore_skips() -> None:
     assert a.uncounted_macs == expected
 
 
-def test_resolve_spec_accepts_names_and_paths(tmp_path) -> None:
-    assert resolve_spec("attendnext").name == "attendnext"
+def test_load_design_accepts_names_and_paths(tmp_path: Path) -> None:
+    assert load_design("attendnext").name == "attendnext"
     path = tmp_path / "x.yaml"
     path.write_text(load_preset("mobilenetv3_small").to_yaml())
-    assert resolve_spec(str(path)) == load_preset("mobilenetv3_small")
+    assert load_design(str(path)) == load_preset("mobilenetv3_small")
 
 
-def test_resolve_spec_accepts_text_mappings_and_specs() -> None:
+def test_load_design_accepts_text_mappings_and_specs() -> None:
     small = load_preset("mobilenetv3_small")
-    assert resolve_spec(small.to_yaml()) == small
-    assert resolve_spec(small.to_dict()) == small
-    assert resolve_spec(small) is small
+    assert load_design(small.to_yaml()) == small
+    assert load_design(small.to_dict()) == small
+    assert load_design(small) == small  # a spec is validated again, not trusted
     with pytest.raises(SpecError, match="neither a preset"):
-        resolve_spec("no_such_preset")
+        load_design("no_such_preset")

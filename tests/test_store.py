@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from explorer.store import SCHEMA_VERSION, Store, StoreError, apply_migration, spec_hash
+
 from tiny_designs import tiny_design
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +79,7 @@ def test_default_path_comes_from_the_environment(tmp_path: Path, monkeypatch: py
 
 def test_round_trips(tmp_path: Path) -> None:
     from explorer.analysis import analyze
+    from explorer.design import load_design
 
     with Store(tmp_path / "r.sqlite") as s:
         d1 = s.save_design(TINY_YAML)
@@ -91,7 +93,7 @@ def test_round_trips(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="must be a mapping"):
             s.save_design("- just\n- a list\n")
 
-        a = analyze(TINY)
+        a = analyze(load_design(TINY))
         s.save_analysis(d1, a)
         row = s.list_analyses(d1)[0]
         assert (row["input_size"], row["params"], row["macs"]) == (16, a.params, a.macs)
@@ -147,7 +149,9 @@ def test_runs_of_dead_processes_become_interrupted(tmp_path: Path) -> None:
         mine = s.start_run(d, "digits", {})
         orphan = s.start_run(d, "digits", {})
         s.log_steps(orphan, [{"step": 10, "train_loss": 1.25, "val_accuracy": 0.5, "seconds": 3.0}])
-    sqlite3.connect(path).execute("UPDATE runs SET pid = ?, proc_start = NULL WHERE id = ?", (_dead_pid(), orphan)).connection.commit()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE runs SET pid = ?, proc_start = NULL WHERE id = ?", (_dead_pid(), orphan))
+    conn.commit()
     with Store(path) as s:
         assert s.get_run(mine).status == "running"  # this process is alive: left alone
         r = s.get_run(orphan)

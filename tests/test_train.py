@@ -7,27 +7,30 @@ import math
 import pickle
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from explorer.analysis import analyze
+from explorer.checkpoint import FORMAT, load_checkpoint
 from explorer.cli import main
 from explorer.data import load_dataset
-from explorer.store import Store
+from explorer.design import load_design, retarget
+from explorer.spec import SpecError
+from explorer.store import StepRow, Store
 from explorer.train import (
     TrainConfig,
     augment_batch,
     evaluate,
-    load_weights,
     lr_at,
     make_config,
     precise_bn,
-    spec_for_data,
     train,
 )
-from explorer.spec import SpecError, load_spec
+
 from tiny_designs import tiny_design
 
 TINY = tiny_design(width=24)
@@ -44,7 +47,7 @@ def test_schedule_warms_up_then_decays_to_zero() -> None:
     assert lr_at(0.55, 1.0, 0.1) == pytest.approx(0.5)  # half-way through the cosine
     assert lr_at(1.0, 1.0, 0.1) == pytest.approx(0.0, abs=1e-12)
     after = [lr_at(p / 100, 2e-3, 0.1) for p in range(10, 101)]
-    assert all(a >= b for a, b in zip(after, after[1:]))
+    assert all(a >= b for a, b in pairwise(after))
 
 
 def test_augmentation_crops_and_flips() -> None:
@@ -69,12 +72,13 @@ def test_config_errors_are_one_line() -> None:
     with pytest.raises(ValueError, match="training batch_size"):
         make_config(batch_size=1)
     assert make_config(minutes=0.5).steps is None
-    from explorer.presets import load_preset
+    from explorer.design import load_preset
 
     with pytest.raises(SpecError, match="attendnext at 16×16: stage 5"):
-        spec_for_data(load_preset("attendnext"), 16, 10)
+        retarget(load_preset("attendnext"), input_size=16, num_classes=10)
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses_and_training_learns() -> None:
     a = train(TINY, cfg(steps=60, seed=3, eval_every=0))
     b = train(TINY, cfg(steps=60, seed=3, eval_every=0))
@@ -92,7 +96,7 @@ def test_cancel_stops_quickly_and_keeps_what_was_learned(tmp_path: Path) -> None
     cancel = threading.Event()
     seen = []
 
-    def on_step(p):  # cancel at the first logged point
+    def on_step(p: StepRow) -> None:  # cancel at the first logged point
         seen.append(p)
         cancel.set()
 
@@ -120,30 +124,33 @@ def test_cancel_stops_quickly_and_keeps_what_was_learned(tmp_path: Path) -> None
 
 def test_weights_reload_with_weights_only(tmp_path: Path) -> None:
     r = train(TINY, cfg(steps=20, weights_dir=str(tmp_path)))
-    state = torch.load(r.weights_path, weights_only=True)
-    assert all(isinstance(v, torch.Tensor) for v in state.values())
-    model = load_weights(r.spec_yaml, r.weights_path)
+    payload = torch.load(r.weights_path, weights_only=True)
+    assert payload["format"] == FORMAT and all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
+    spec, model = load_checkpoint(r.weights_path)
     data = load_dataset("digits", 16)
     assert evaluate(model, data.val_x, data.val_y) == pytest.approx(r.val_accuracy)
-    assert Path(r.weights_path).with_suffix(".yaml").read_text() == r.spec_yaml
+    assert spec.to_yaml() == r.spec_yaml  # the checkpoint carries the trained copy of the design
 
     class Evil:
-        def __reduce__(self):
+        def __reduce__(self) -> tuple[object, tuple[str]]:
             return (print, ("pwned",))
 
     bad = tmp_path / "evil.pt"
     bad.write_bytes(pickle.dumps({"w": Evil()}))
     with pytest.raises(ValueError, match="refused to load"):
-        load_weights(r.spec_yaml, bad)
-    with pytest.raises(ValueError, match="does not fit"):
-        load_weights({**TINY, "num_classes": 3, "input": {"channels": 3, "size": 16}}, r.weights_path)
+        load_checkpoint(bad)
+    three = tmp_path / "three.pt"  # the same weights labelled with a 3-class design
+    torch.save({**payload, "spec_yaml": retarget(spec, num_classes=3).to_yaml()}, three)
+    misfit = r"three.pt: tensor head.fc.weight has shape \[10, 48\], the design expects \[3, 48\]"
+    with pytest.raises(ValueError, match=misfit):
+        load_checkpoint(three)
 
 
 def test_precise_bn_matches_batch_statistics() -> None:
     from explorer.build import build_model
 
     torch.manual_seed(0)
-    model = build_model(TINY)
+    model = build_model(load_design(TINY))
     x = torch.randn(64, 3, 16, 16) * 3 + 1
     assert precise_bn(model, x, max_images=64, batch_size=64) > 0
     bn = model.stem.b1[1]  # the stem conv's BatchNorm
@@ -164,9 +171,10 @@ def test_time_budget_and_other_datasets(tmp_path: Path) -> None:
     for k, name in enumerate(["a", "b"]):
         (tmp_path / "imgs" / name).mkdir(parents=True)
         for i in range(6):
-            Image.new("RGB", (20, 20), (200 * (k == 0), 200 * (k == 1), i * 10)).save(tmp_path / "imgs" / name / f"{i}.png")
+            image = Image.new("RGB", (20, 20), (200 * (k == 0), 200 * (k == 1), i * 10))
+            image.save(tmp_path / "imgs" / name / f"{i}.png")
     f = train(TINY, cfg(dataset=str(tmp_path / "imgs"), steps=10, batch_size=8))
-    assert f.num_classes == 2 and load_spec(yaml.safe_load(f.spec_yaml)).num_classes == 2
+    assert f.num_classes == 2 and load_design(f.spec_yaml).num_classes == 2
 
 
 def test_stored_run_has_design_analysis_and_curve(tmp_path: Path) -> None:
@@ -178,7 +186,17 @@ def test_stored_run_has_design_analysis_and_curve(tmp_path: Path) -> None:
         assert [p.val_accuracy is not None for p in run.curve] == [False, True, False, True]
         assert run.metrics["val_accuracy"] == r.val_accuracy and run.metrics["macs"] == r.macs > 0
         assert run.config["input_size"] == 16 and run.config["num_classes"] == 10
+        assert run.config["trained_design_id"] == run.design_id  # TINY is already 16², 10 classes: one design
         assert store.list_analyses(run.design_id)[0]["macs"] == r.macs
+        assert r.params == analyze(load_design(r.spec_yaml)).params
+        # a 1000-class design: the trained 10-class copy is stored with its analysis under its own id
+        big = train({**TINY, "name": "tiny-1000", "num_classes": 1000}, cfg(steps=5, eval_every=0), store=store)
+        big_run = store.get_run(big.run_id)
+        trained = big_run.config["trained_design_id"]
+        assert trained != big_run.design_id and store.list_analyses(big_run.design_id) == []
+        assert load_design(store.get_design(big_run.design_id).spec_yaml).num_classes == 1000  # the design as given
+        assert store.list_analyses(trained)[0]["params"] == big.params == analyze(load_design(big.spec_yaml)).params
+        assert load_design(store.get_design(trained).spec_yaml).num_classes == 10
         assert Path(run.weights_path) == tmp_path / "s-weights" / f"run-{r.run_id}.pt"
 
 
@@ -216,7 +234,8 @@ def test_cli_train_runs_and_errors(capsys: pytest.CaptureFixture[str], tmp_path:
         (["train", str(spec), "--steps", "0", "--db", db], "training steps"),
         (["train", str(spec), "--steps", "5", "--minutes", "1", "--db", db], "not allowed with argument"),
         (["train", "attendnext", "--input", "16", "--steps", "2", "--db", db], "attendnext at 16×16"),
-        (["train", str(spec), "--input", "4", "--steps", "2", "--db", db], "training input_size 4: input should be greater than or equal to 8"),
+        (["train", str(spec), "--input", "4", "--steps", "2", "--db", db],
+         "training input_size 4: input should be greater than or equal to 8"),
         (["train", "no_such_preset", "--db", db], "neither a preset"),
         (["runs", "9", "--db", db], "no run 9"),
         (["runs", "--db", str(tmp_path / "missing.sqlite")], "no store at"),

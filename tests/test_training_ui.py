@@ -11,10 +11,11 @@ import plotly.graph_objects as go
 import pytest
 import yaml
 
-from explorer.spec import load_spec
+from explorer.design import load_design
 from explorer.store import Store
 from explorer.ui import history_callbacks as hc
 from explorer.ui import training_callbacks as tc
+
 from tiny_designs import tiny_design
 
 TINY = tiny_design("tiny-ui", 16)
@@ -28,8 +29,9 @@ def store(tmp_path: Path) -> Store:
     s.close()
 
 
+@pytest.mark.slow
 def test_training_streams_live_curves_and_stores_the_run(store: Store) -> None:
-    frames = list(tc.start_training(TINY_YAML, "digits", 40, 16, 0, session="a", store=store, poll_s=0.05))
+    frames = list(tc.on_start_training(TINY_YAML, "digits", 40, 16, 0, session="a", store=store, poll_s=0.05))
     assert len(frames) >= 3  # the first status, live updates, the final result
     status, loss, acc = frames[-1]
     assert "Run 1 finished" in status and "val accuracy" in status
@@ -46,7 +48,7 @@ def test_cancel_stops_within_a_second_and_keeps_the_run(store: Store) -> None:
     done = threading.Event()
 
     def consume() -> None:
-        for f in tc.start_training(TINY_YAML, "digits", 20_000, 16, 1, session="b", store=store, poll_s=0.05):
+        for f in tc.on_start_training(TINY_YAML, "digits", 20_000, 16, 1, session="b", store=store, poll_s=0.05):
             frames.append(f)
         done.set()
 
@@ -54,12 +56,12 @@ def test_cancel_stops_within_a_second_and_keeps_the_run(store: Store) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(len(f[1].data[0].x) for f in frames):
         time.sleep(0.05)  # wait for a first curve point
-    assert tc.cancel_training("nobody") == "No run is going."
+    assert tc.on_cancel_training("nobody") == "No run is going."
     # a second run in the same session is refused while the first one goes
-    refused = list(tc.start_training(TINY_YAML, "digits", 10, 16, 0, session="b", store=store))
+    refused = list(tc.on_start_training(TINY_YAML, "digits", 10, 16, 0, session="b", store=store))
     assert "already going" in refused[0][0]
     t0 = time.perf_counter()
-    assert "Cancelling" in tc.cancel_training("b")
+    assert "Cancelling" in tc.on_cancel_training("b")
     assert done.wait(10)
     assert time.perf_counter() - t0 < 1.5  # stop after one step, then evaluate and save
     status = frames[-1][0]
@@ -77,7 +79,7 @@ def test_cancel_stops_within_a_second_and_keeps_the_run(store: Store) -> None:
     ((TINY_YAML, "digits", 10, 16, -1), "seed -1"),
 ])
 def test_training_mistakes_are_one_status_line(store: Store, args: tuple, message: str) -> None:
-    frames = list(tc.start_training(*args, session="c", store=store))
+    frames = list(tc.on_start_training(*args, session="c", store=store))
     assert len(frames) == 1 and message in frames[0][0] and store.list_runs() == []
 
 
@@ -88,7 +90,7 @@ def test_history_tables_charts_and_load_into_editor(store: Store) -> None:
         train(TINY, make_config(steps=10, input_size=16, log_every=5, seed=seed), store=store)
     other = {**TINY, "name": "other"}
     train(other, make_config(steps=10, input_size=16, dataset="shapes", n_train=100, n_val=20), store=store)
-    out = hc.refresh(store)
+    out = hc.on_refresh(store)
     assert "3 run(s) and 2 design(s)" in out["status"]
     assert [r[0] for r in out["runs_table"]] == [3, 2, 1] and len(out["runs_table"][0]) == len(hc.RUN_HEADERS)
     assert out["runs_table"][0][3] == "shapes" and isinstance(out["runs_table"][0][6], float)
@@ -99,15 +101,15 @@ def test_history_tables_charts_and_load_into_editor(store: Store) -> None:
     assert sum(len(t.x) for t in chart.data) == 3 and all(x > 0 for t in chart.data for x in t.x)
     assert [v for _label, v in out["run_choices"]] == [3, 2, 1]
 
-    curves = hc.curves_figure([1, 2], store)
+    curves = hc.on_pick_runs([1, 2], store)
     assert len(curves.data) == 4 and list(curves.data[0].x) == [5, 10]
-    assert len(hc.curves_figure([], store).data) == 0 and len(hc.curves_figure([99], store).data) == 0
+    assert len(hc.on_pick_runs([], store).data) == 0 and len(hc.on_pick_runs([99], store).data) == 0
 
     design_id = next(v for label, v in out["design_choices"] if "tiny-ui" in label)
-    loaded = hc.load_design(design_id, store)
-    assert "Loaded design" in loaded["status"] and load_spec(yaml.safe_load(loaded["editor"])).name == "tiny-ui"
-    assert load_spec(yaml.safe_load(loaded["editor"])).input.size == 16  # the design as given, not re-sized
-    assert "editor" not in hc.load_design(None, store) and "no design 99" in hc.load_design(99, store)["status"]
+    loaded = hc.on_load_design(design_id, store)
+    assert "Loaded design" in loaded["status"] and load_design(loaded["editor"]).name == "tiny-ui"
+    assert load_design(loaded["editor"]).input.size == 16  # the design as given, not re-sized
+    assert "editor" not in hc.on_load_design(None, store) and "no design 99" in hc.on_load_design(99, store)["status"]
 
 
 def test_tabs_lay_out_inside_blocks() -> None:
@@ -122,7 +124,7 @@ def test_tabs_lay_out_inside_blocks() -> None:
         with gr.Tab("History"):
             build_history_tab(spec, editor)
     fns = {d["api_name"] for d in demo.get_config_file()["dependencies"]}
-    assert {"on_start", "on_cancel", "on_refresh", "on_load", "on_pick"} <= fns
+    assert {"on_start_training", "on_cancel_training", "on_refresh", "on_load_design", "on_pick_runs"} <= fns
 
 
 def test_ui_store_defaults_to_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

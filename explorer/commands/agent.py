@@ -1,4 +1,9 @@
-"""``explorer agent --host 127.0.0.1 --port 8765 --token TOKEN``: serve latency measurements on this board."""
+"""``explorer agent --host 127.0.0.1 --port 8765 --token TOKEN``: serve latency measurements on this board.
+
+The same service as ``python3 agent.py`` (``explorer/latency/agent.py``), with its limits:
+``--max-mb``, ``--max-memory-mb``, ``--read-timeout``, ``--header-timeout``, ``--measure-timeout``,
+``--max-connections``.
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
         facts = health(url, token, timeout=min(args.timeout, 10.0))["device"]
         source = f"agent {url} ({facts.get('cpu', '?')}, onnxruntime {facts.get('onnxruntime', '?')})"
 
-        def measure(model: bytes) -> dict[str, Any]:
+        def remote_measure(model: bytes) -> dict[str, Any]:
             return measure_remote(url, token, model, runs=args.runs, warmup=args.warmup, threads=args.threads,
                                   timeout=args.timeout)
+
+        measure: Callable[[bytes], dict[str, Any]] = remote_measure
     else:
         from ..latency.agent import device_facts
 
@@ -91,12 +94,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     path = save_profile(result.profile, out)
-    report = {
+    report: dict[str, Any] = {
         "device": result.profile.name, "saved": str(path), "fit": len(result.fit), "held_out": len(result.held_out),
         "within_10pct": result.within_10pct, "median_abs_error_pct": result.median_abs_error_pct,
         "source": source,
         "held_out_designs": [{"name": s.name, "measured_ms": s.measured_ms, "predicted_ms": p}
-                             for s, p in zip(result.held_out, result.predicted_ms)],
+                             for s, p in zip(result.held_out, result.predicted_ms, strict=True)],
     }
     if args.json:
         print(json.dumps(report))

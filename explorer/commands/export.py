@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..design import load_design
 from ..export import export
-from ..presets import resolve_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"folder {args.output.parent} does not exist")
     if args.format is None:
         args.format = "pt" if args.output.suffix.lower() in (".pt", ".pth") else "onnx"
-    spec = resolve_spec(args.spec)
+    spec = load_design(args.spec)
     error = export(spec, args.format, args.output, args.input)
     result = {"path": str(args.output), "format": args.format, "bytes": args.output.stat().st_size,
               "relative_error": error}

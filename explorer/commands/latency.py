@@ -4,7 +4,8 @@
   batch 1), then ``warmup`` untimed and ``runs`` timed runs; median, p90 and coefficient of
   variation (std / mean) of the timed runs; a progress bar on stderr for 20 runs or more;
 - ``--remote http://HOST:PORT --token TOKEN``: the same measurement by a board's agent
-  (``explorer agent`` / ``python3 agent.py``); the token may also come from ``$EXPLORER_AGENT_TOKEN``;
+  (``explorer agent`` / ``python3 agent.py``); the token may also come from ``$EXPLORER_AGENT_TOKEN``.
+  No allow-list applies here (unlike the UI's ``--board``): the address is the user's own choice;
 - ``--predict DEVICE``: the per-layer roofline of a device profile (no measurement), with the
   time per unit.
 
@@ -20,7 +21,7 @@ import os
 import sys
 from typing import Any
 
-from ..presets import resolve_spec
+from ..design import load_design, retarget
 
 #: the keys of ``--json`` for a measurement (local or remote)
 JSON_KEYS = ("median_ms", "p90_ms", "cv", "runs", "threads", "backend", "device")
@@ -44,13 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import with_input_size
     from ..latency.agent import check_settings
 
     check_settings(args.runs, args.warmup, args.threads)  # ValueError: one line on stderr, exit 2
-    spec = resolve_spec(args.spec)
+    spec = load_design(args.spec)
     if args.input:
-        spec = with_input_size(spec, args.input)
+        spec = retarget(spec, input_size=args.input)
     if args.predict:
         return _predict(spec, args)
     stats = _remote(spec, args) if args.remote else _local(spec, args)
@@ -97,22 +97,26 @@ def _remote(spec: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _predict(spec: Any, args: argparse.Namespace) -> int:
+    from ..analysis import analyze
     from ..latency.predictor import predict_units
     from ..latency.profiles import load_profile
 
     profile = load_profile(args.predict)
     units = predict_units(spec, profile)
-    total = sum(float(u["ms"]) for u in units) + profile.const_ms  # type: ignore[arg-type]
+    macs: dict[Any, int] = {row.address: row.macs for row in analyze(spec).blocks}  # the design table's, per unit
+    rows: list[dict[str, Any]] = [{"name": u.name, "layers": u.layers, "macs": macs.get(u.address, 0), "ms": u.ms}
+                                  for u in units]
+    total = sum(u.ms for u in units) + profile.const_ms
     if args.json:
         print(json.dumps({"predicted_ms": total, "device": profile.name, "backend": "predictor",
-                          "calibrated": profile.calibration is not None, "units": units}))
+                          "calibrated": profile.calibration is not None, "units": rows}))
         return 0
     cal = profile.calibration
     state = (f"calibrated on {cal.samples} designs, {cal.within_10pct:.0%} of {cal.held_out} held out within ±10 %"
              if cal else "not calibrated: a roofline starting point; run `explorer calibrate`")
     print(f"{spec.name} on {profile.name}: predicted {total:.3f} ms ({state})")
     print(f"\n  {'unit':8s} {'layers':>6s} {'MMACs':>9s} {'ms':>8s}")
-    for u in units:
-        print(f"  {u['name']:8s} {u['layers']:6d} {int(u['macs']) / 1e6:9.2f} {float(u['ms']):8.3f}")  # type: ignore[call-overload, arg-type]
+    for r in rows:
+        print(f"  {r['name']:8s} {r['layers']:6d} {r['macs'] / 1e6:9.2f} {r['ms']:8.3f}")
     print(f"  {'fixed':8s} {'':6s} {'':9s} {profile.const_ms:8.3f}")
     return 0

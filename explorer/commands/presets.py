@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from ..analysis import analyze
-from ..presets import list_presets, load_preset
+from ..design import load_preset
+from ..presets import list_presets
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_presets():
         spec = load_preset(name)
         a = analyze(spec)

@@ -15,22 +15,24 @@ from ..store import Store
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("proxies", help="zero-cost proxies (synflow, NASWOT, grad-norm, snip) of a design")
     p.add_argument("spec", metavar="SPEC", help="a preset name or a YAML/JSON spec path")
-    p.add_argument("--dataset", default="digits", metavar="NAME|PATH", help="where the batch comes from (default digits)")
+    p.add_argument("--dataset", default="digits", metavar="NAME|PATH",
+                   help="where the batch comes from (default digits)")
     p.add_argument("--input", type=int, default=32, metavar="SIZE", help="square input size (default 32)")
     p.add_argument("--batch", type=int, default=64, metavar="B", help="batch size (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the batch")
-    p.add_argument("--db", default=None, metavar="PATH", help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..presets import resolve_spec
+    from ..design import load_design
     from ..proxies import PROXIES, compute_proxies
 
     if args.seed < 0:
         raise ValueError(f"seed {args.seed} must be 0 or more")
-    spec = resolve_spec(args.spec)
+    spec = load_design(args.spec)
     scores = compute_proxies(spec, input_size=args.input, batch_size=args.batch, seed=args.seed, dataset=args.dataset)
     with Store(args.db) as store:
         design_id = store.save_design(spec.to_yaml(), spec.name)

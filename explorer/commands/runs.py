@@ -15,7 +15,8 @@ from ..store import Store
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list stored training runs (or show one with its curve)")
     p.add_argument("run_id", nargs="?", type=int, metavar="RUN_ID", help="show this run with its curve")
-    p.add_argument("--db", default=None, metavar="PATH", help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N runs (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(r.to_dict(with_curve=True)))
                 return 0
             m = r.metrics
-            print(f"run {r.id}: {r.design_name} (design {r.design_id}) on {r.dataset}, {r.status}, started {_when(r.started_at)}")
+            print(f"run {r.id}: {r.design_name} (design {r.design_id}) on {r.dataset}, {r.status}, "
+                  f"started {_when(r.started_at)}")
             if r.error:
                 print(f"  {r.error}")
             print(f"  steps {m.get('steps', '-')}, val accuracy {_fmt(m.get('val_accuracy'), '.4f')}, "
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
               f"{'loss':>7s} {'seconds':>8s}  started")
         for r in runs:
             m = r.metrics
-            print(f"{r.id:4d} {r.status:11s} {r.design_name[:22]:22s} {r.dataset[:10]:10s} {_fmt(m.get('steps'), 'd'):>6s} "
+            print(f"{r.id:4d} {r.status:11s} {r.design_name[:22]:22s} {r.dataset[:10]:10s} "
+                  f"{_fmt(m.get('steps'), 'd'):>6s} "
                   f"{_fmt(m.get('val_accuracy'), '.4f'):>8s} {_fmt(m.get('final_train_loss'), '.3f'):>7s} "
                   f"{_fmt(m.get('seconds'), '.1f'):>8s}  {_when(r.started_at)}")
     return 0

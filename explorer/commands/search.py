@@ -8,8 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..analysis import with_input_size
-from ..presets import resolve_spec
+from ..design import load_design, retarget
 from ..search import Constraints, search
 
 
@@ -35,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = resolve_spec(args.spec)
+    spec = load_design(args.spec)
     if args.input:
-        spec = with_input_size(spec, args.input)
+        spec = retarget(spec, input_size=args.input)
     constraints = Constraints(
         max_params=int(args.max_params * 1e6) if args.max_params else None,
         max_macs=int(args.max_macs * 1e9) if args.max_macs else None,
@@ -57,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"evaluated {summary['evaluated']} designs ({result.rejected} broke a constraint); best (step {best.step}, "
+        print(f"evaluated {summary['evaluated']} designs ({result.rejected} broke a constraint); "
+              f"best (step {best.step}, "
               f"{best.mutation}): {best.params / 1e6:.3f} M params, {best.macs / 1e9:.3f} GMACs"
               + (f", {best.latency_ms:.2f} ms predicted" if best.latency_ms is not None else "")
               + (f"; wrote {args.output}" if args.output else ""))

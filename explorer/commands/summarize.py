@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..analysis import analyze
-from ..presets import resolve_spec
+from ..design import load_design, retarget
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,8 @@ def _mib(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    a = analyze(resolve_spec(args.spec), input_size=args.input)
+    spec = load_design(args.spec)
+    a = analyze(retarget(spec, input_size=args.input) if args.input else spec)
     if args.json:
         print(json.dumps(a.summary()))
         return 0

@@ -12,14 +12,15 @@ import argparse
 import json
 import sys
 
-from ..store import Store, StepRow
+from ..store import StepRow, Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="a short training run of a design (stored with its curve and weights)")
     p.add_argument("spec", metavar="SPEC", help="a preset name or a YAML/JSON spec path")
     p.add_argument("--dataset", default="digits", metavar="NAME|PATH",
-                   help="digits, shapes, a CIFAR-10 python-batches directory or an ImageFolder directory (default digits)")
+                   help="digits, shapes, a CIFAR-10 python-batches directory or an ImageFolder directory "
+                        "(default digits)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, default=None, metavar="N", help="optimizer steps (default 100)")
     budget.add_argument("--minutes", type=float, default=None, metavar="M", help="train for M minutes instead")
@@ -29,16 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order and augmentation")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: CUDA when present")
     p.add_argument("--no-augment", action="store_true", help="train without crop and flip")
-    p.add_argument("--db", default=None, metavar="PATH", help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..presets import resolve_spec
+    from ..design import load_design
     from ..train import make_config, train
 
-    spec = resolve_spec(args.spec)
+    spec = load_design(args.spec)
     kwargs = dict(dataset=args.dataset, input_size=args.input, batch_size=args.batch, lr=args.lr, seed=args.seed,
                   device=args.device, augment=not args.no_augment)
     if args.minutes is not None:
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     acc = f"{100 * result.val_accuracy:.1f} %" if result.val_accuracy is not None else "n/a"
     loss = f"{result.final_train_loss:.3f}" if result.final_train_loss is not None else "n/a"
-    print(f"run {result.run_id} {result.status}: {spec.name} on {result.dataset} at {result.input_size}×{result.input_size}, "
+    size = f"{result.input_size}×{result.input_size}"
+    print(f"run {result.run_id} {result.status}: {spec.name} on {result.dataset} at {size}, "
           f"{result.steps} steps in {result.seconds:.1f} s on {result.device} ({result.images_per_s:.0f} images/s)")
     print(f"  final train loss {loss}, val accuracy {acc}")
     print(f"  weights {result.weights_path}; store {store.path}")

@@ -70,7 +70,8 @@ def load_dataset(
         path = Path(name).expanduser()
         if not path.exists():
             raise FileNotFoundError(
-                f"no dataset {name!r}: use digits, shapes, a CIFAR-10 python-batches directory or an ImageFolder directory"
+                f"no dataset {name!r}: use digits, shapes, a CIFAR-10 python-batches directory "
+                "or an ImageFolder directory"
             )
         if not path.is_dir():
             raise ValueError(f"{name!r} is a file; give a directory (CIFAR-10 batches or ImageFolder)")

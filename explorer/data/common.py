@@ -60,7 +60,7 @@ class DataSplit:
     def channels(self) -> int:
         return int(self.train_x.shape[1])
 
-    def limited(self, n_train: int | None = None, n_val: int | None = None) -> "DataSplit":
+    def limited(self, n_train: int | None = None, n_val: int | None = None) -> DataSplit:
         """The first ``n_train`` / ``n_val`` examples (both splits are already shuffled)."""
         if n_train is None and n_val is None:
             return self

@@ -28,8 +28,9 @@ import io
 import math
 import pickle
 import pickletools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

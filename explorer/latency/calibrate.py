@@ -15,8 +15,9 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -28,7 +29,7 @@ from .measure import measure_onnx
 from .predictor import FEATURES, feature_vector, layer_profile, predict
 from .profiles import KINDS, Calibration, DeviceProfile
 
-__all__ = ["CalibrationResult", "Sample", "calibrate", "fit_profile", "measure_samples", "nnls"]
+__all__ = ["CalibrationResult", "Sample", "calibrate", "fit_profile", "measure_samples", "nnls", "profile_error"]
 
 #: (done, total, message) progress reporter
 Progress = Callable[[int, int, str], None]
@@ -84,20 +85,20 @@ def measure_samples(specs: list[ArchitectureSpec], measure: Callable[[bytes], di
     another process on the machine then costs nothing (timing noise only ever adds time).
     """
     models = []
-    for i, spec in enumerate(specs):
+    for spec in specs:
         data = onnx_bytes(spec)
         layer_profile(spec, data)  # the fit needs the graph's layers: read them from this export
         models.append(data)
     best = [float("inf")] * len(specs)
     total = rounds * len(specs)
     for r in range(rounds):
-        for i, (spec, data) in enumerate(zip(specs, models)):
+        for i, (spec, data) in enumerate(zip(specs, models, strict=True)):
             if progress:
                 progress(r * len(specs) + i, total, f"measuring {spec.name} (round {r + 1})")
             best[i] = min(best[i], float(measure(data)["median_ms"]))
     if progress:
         progress(total, total, "measured")
-    return [Sample(name=s.name, spec_json=s.model_dump_json(), measured_ms=t) for s, t in zip(specs, best)]
+    return [Sample(name=s.name, spec_json=s.model_dump_json(), measured_ms=t) for s, t in zip(specs, best, strict=True)]
 
 
 def fit_profile(base: DeviceProfile, samples: list[Sample]) -> DeviceProfile:
@@ -105,10 +106,10 @@ def fit_profile(base: DeviceProfile, samples: list[Sample]) -> DeviceProfile:
     specs = [ArchitectureSpec.model_validate_json(s.spec_json) for s in samples]
     f = np.stack([feature_vector(spec, base) for spec in specs])
     y = np.array([s.measured_ms / 1e3 for s in samples])
-    used = f.any(axis=0)  # a kind no design has (e.g. attention) keeps its prior factor
+    used = np.asarray(f.any(axis=0), dtype=bool)  # a kind no design has (e.g. attention) keeps its prior factor
     coef = np.zeros(len(FEATURES))
     coef[used] = nnls(f[:, used] / y[:, None], np.ones(len(y)))
-    prior = dict(zip(FEATURES, (base.scale(k) for k in KINDS)))
+    prior = {f"compute_{k}": base.scale(k) for k in KINDS}
     scales = {k: float(coef[i]) if used[i] else prior[f"compute_{k}"] for i, k in enumerate(KINDS)}
     i = len(KINDS)
     return base.model_copy(update={
@@ -121,10 +122,11 @@ def fit_profile(base: DeviceProfile, samples: list[Sample]) -> DeviceProfile:
     })
 
 
-def evaluate(profile: DeviceProfile, samples: list[Sample]) -> tuple[list[float], float, float]:
-    """Predictions (ms), fraction within ±10 %, median absolute percentage error."""
+def profile_error(profile: DeviceProfile, samples: list[Sample]) -> tuple[list[float], float, float]:
+    """How well ``profile`` predicts measured ``samples``: predictions (ms), fraction within ±10 %,
+    median absolute percentage error (100 · median_i |p_i − y_i| / y_i)."""
     predicted = [predict(ArchitectureSpec.model_validate_json(s.spec_json), profile) for s in samples]
-    errors = np.array([abs(p - s.measured_ms) / s.measured_ms for p, s in zip(predicted, samples)])
+    errors = np.array([abs(p - s.measured_ms) / s.measured_ms for p, s in zip(predicted, samples, strict=True)])
     return predicted, float((errors <= 0.10).mean()), float(np.median(errors) * 100)
 
 
@@ -141,7 +143,7 @@ def calibrate(
     progress: Progress | None = None,
     rounds: int = 2,
 ) -> CalibrationResult:
-    """Measure ``n`` random designs, fit on ``1 - holdout`` of them, evaluate on the rest."""
+    """Measure ``n`` random designs, fit on ``1 - holdout`` of them, report the error on the rest."""
     if n < 4:
         raise ValueError(f"calibration needs at least 4 designs (20 or more for a useful fit), got {n}")
     specs = random_architectures(n, seed=seed, input_size=input_size, steps=steps)
@@ -152,9 +154,9 @@ def calibrate(
     held = [samples[i] for i in order[:n_out]]
     fit = [samples[i] for i in order[n_out:]]
     profile = fit_profile(base, fit)
-    predicted, within, mape = evaluate(profile, held)
+    predicted, within, mape = profile_error(profile, held)
     profile.calibration = Calibration(
-        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), samples=len(fit), held_out=len(held),
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), samples=len(fit), held_out=len(held),
         within_10pct=within, median_abs_error_pct=mape, threads=threads, source=source)
     return CalibrationResult(profile=profile, fit=fit, held_out=held, predicted_ms=predicted, within_10pct=within,
                              median_abs_error_pct=mape)

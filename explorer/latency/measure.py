@@ -6,7 +6,8 @@ warm-up runs, then ``runs`` timed runs of batch 1; median, p90 and coefficient o
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..export import onnx_bytes
 from ..spec import ArchitectureSpec

@@ -31,15 +31,18 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-from ..spec import ArchitectureSpec
+
+from ..spec import ArchitectureSpec, UnitAddress, expand_units
 from .profiles import KINDS, DeviceProfile
 
-__all__ = ["FEATURES", "Layer", "feature_vector", "layer_profile", "predict", "predict_layers"]
+__all__ = ["FEATURES", "Layer", "LayerTime", "UnitTime", "feature_vector", "layer_profile", "layer_terms", "predict",
+           "predict_layers", "predict_units", "unit_of"]
 
 BYTES = 4  # fp32
 
-#: the calibration's design-matrix columns, in order (see ``feature_vector``)
+#: the calibration's design-matrix columns, in order (see ``layer_terms``)
 FEATURES = (*(f"compute_{k}" for k in KINDS), "memory", "elementwise", "layers", "elementwise_layers", "const")
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,11 @@ def onnx_layers(model: bytes) -> list[Layer]:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32) for i in session.get_inputs()}
+    feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
+             for i in session.get_inputs()}
     values = session.run(None, feeds)
-    shapes: dict[str, tuple[int, ...]] = {o.name: tuple(v.shape) for o, v in zip(session.get_outputs(), values)}
+    outputs = zip(session.get_outputs(), values, strict=True)
+    shapes: dict[str, tuple[int, ...]] = {o.name: tuple(v.shape) for o, v in outputs}
     shapes.update({name: tuple(a.shape) for name, a in feeds.items()})
     weights = {t.name: tuple(t.dims) for t in graph.initializer}
 
@@ -141,20 +146,35 @@ def layer_profile(spec: ArchitectureSpec, model: bytes | None = None) -> list[La
     return list(_LAYER_CACHE[key])
 
 
+def layer_terms(layer: Layer, profile: DeviceProfile) -> np.ndarray:
+    """The one per-layer formula, as ideal seconds per term (``FEATURES`` order; ``const`` is 0).
+
+    A compute layer: ``2·MACs / peak`` in its kind's column, ``bytes / bandwidth`` in ``memory``,
+    1 µs in ``layers``; an elementwise layer: ``bytes / bandwidth`` in ``elementwise``, 1 µs in
+    ``elementwise_layers``. The layer's time is ``layer_terms(l) · coefficients(profile)``.
+    """
+    row = np.zeros(len(FEATURES))
+    memory = layer.bytes / (profile.bandwidth_gbs * 1e9)
+    if layer.kind == "elementwise":
+        row[_COLUMN["elementwise"]] = memory
+        row[_COLUMN["elementwise_layers"]] = 1e-6
+    else:
+        row[_COLUMN[f"compute_{layer.kind}"]] = 2 * layer.macs / (profile.peak_gflops * 1e9)
+        row[_COLUMN["memory"]] = memory
+        row[_COLUMN["layers"]] = 1e-6
+    return row
+
+
+def _terms(layers: list[Layer], profile: DeviceProfile) -> np.ndarray:
+    """``len(layers) × len(FEATURES)``: one ``layer_terms`` row per layer."""
+    return np.array([layer_terms(layer, profile) for layer in layers]).reshape(len(layers), len(FEATURES))
+
+
 def feature_vector(spec: ArchitectureSpec, profile: DeviceProfile) -> np.ndarray:
-    """Ideal seconds per term (``FEATURES`` order): the factors multiply these to give latency."""
-    compute = dict.fromkeys(KINDS, 0.0)
-    memory = elementwise = 0.0
-    count = count_elementwise = 0
-    for layer in layer_profile(spec):
-        if layer.kind == "elementwise":
-            elementwise += layer.bytes / (profile.bandwidth_gbs * 1e9)
-            count_elementwise += 1
-        else:
-            compute[layer.kind] += 2 * layer.macs / (profile.peak_gflops * 1e9)
-            memory += layer.bytes / (profile.bandwidth_gbs * 1e9)
-            count += 1
-    return np.array([*(compute[k] for k in KINDS), memory, elementwise, count * 1e-6, count_elementwise * 1e-6, 1e-3])
+    """Ideal seconds per term (``FEATURES`` order): the sum of every layer's ``layer_terms``, plus 1 ms of ``const``."""
+    total = _terms(layer_profile(spec), profile).sum(axis=0)
+    total[_COLUMN["const"]] = 1e-3
+    return total
 
 
 def coefficients(profile: DeviceProfile) -> np.ndarray:
@@ -168,50 +188,63 @@ def predict(spec: ArchitectureSpec, profile: DeviceProfile) -> float:
     return float(feature_vector(spec, profile) @ coefficients(profile)) * 1e3
 
 
-def predict_layers(spec: ArchitectureSpec, profile: DeviceProfile) -> list[dict[str, object]]:
-    """Per-layer predicted milliseconds, for charts and tables."""
-    rows = []
-    for layer in layer_profile(spec):
-        if layer.kind == "elementwise":
-            t = (profile.elementwise_scale * layer.bytes / (profile.bandwidth_gbs * 1e9)
-                 + profile.elementwise_overhead_us * 1e-6)
-        else:
-            t = (profile.scale(layer.kind) * 2 * layer.macs / (profile.peak_gflops * 1e9)
-                 + profile.memory_scale * layer.bytes / (profile.bandwidth_gbs * 1e9) + profile.overhead_us * 1e-6)
-        rows.append({"name": layer.name, "kind": layer.kind, "macs": layer.macs, "bytes": layer.bytes, "ms": t * 1e3})
-    return rows
+@dataclass(frozen=True)
+class LayerTime:
+    """One layer of the exported graph with its predicted time."""
+
+    layer: Layer
+    ms: float
+
+
+def predict_layers(spec: ArchitectureSpec, profile: DeviceProfile) -> list[LayerTime]:
+    """Per-layer predicted milliseconds (their sum plus ``profile.const_ms`` is ``predict``)."""
+    layers = layer_profile(spec)
+    ms = _terms(layers, profile) @ coefficients(profile) * 1e3
+    return [LayerTime(layer, float(t)) for layer, t in zip(layers, ms, strict=True)]
 
 
 def summary_json(spec: ArchitectureSpec, profile: DeviceProfile) -> str:
     return json.dumps({"device": profile.name, "predicted_ms": predict(spec, profile)})
 
 
-def unit_of(layer_name: str) -> str:
-    """The explorer unit an ONNX node belongs to, from the exporter's module path.
+def unit_of(layer_name: str) -> str | None:
+    """The module path of the explorer unit an ONNX node belongs to (``Unit.module_path``), from its name.
 
-    ``/stem/b1/conv/Conv`` -> ``stem.b1``; ``/stages.1/b3/...`` -> ``s2.b3``; ``/head/...`` ->
-    ``head``; anything else (graph-level glue) -> ``other``.
+    ``/stem/b1/conv/Conv`` -> ``stem.b1``; ``/stages.1/b3/...`` -> ``stages.1.b3``; ``/head/...`` ->
+    ``head``; anything else (graph-level glue) -> ``None``.
     """
     parts = [p for p in layer_name.split("/") if p]
-    if len(parts) >= 2 and parts[0] == "stem":
-        return f"stem.{parts[1]}"
-    if len(parts) >= 2 and parts[0].startswith("stages."):
-        return f"s{int(parts[0].split('.')[1]) + 1}.{parts[1]}"
+    if len(parts) >= 2 and (parts[0] == "stem" or parts[0].startswith("stages.")):
+        return f"{parts[0]}.{parts[1]}"
     if parts and parts[0] == "head":
         return "head"
-    return "other"
+    return None
 
 
-def predict_units(spec: ArchitectureSpec, profile: DeviceProfile) -> list[dict[str, object]]:
-    """Per-unit predicted milliseconds (the per-layer times summed by unit, in execution order).
+@dataclass(frozen=True)
+class UnitTime:
+    """One unit's predicted time: the per-layer times of its ONNX nodes, summed.
 
-    Rows ``{name, layers, macs, ms}``; their ``ms`` plus ``profile.const_ms`` is ``predict``.
+    ``address`` is ``None`` for graph-level glue outside every unit (named ``other``). A unit's MACs
+    and params are the analysis's (``analyze(spec).blocks``, matched by address), not repeated here.
     """
-    rows: dict[str, dict[str, object]] = {}
-    for layer in predict_layers(spec, profile):
-        name = unit_of(str(layer["name"]))
-        row = rows.setdefault(name, {"name": name, "layers": 0, "macs": 0, "ms": 0.0})
-        row["layers"] = int(row["layers"]) + 1  # type: ignore[call-overload]
-        row["macs"] = int(row["macs"]) + int(layer["macs"])  # type: ignore[call-overload]
-        row["ms"] = float(row["ms"]) + float(layer["ms"])  # type: ignore[arg-type]
-    return list(rows.values())
+
+    address: UnitAddress | None
+    name: str
+    layers: int
+    ms: float
+
+
+def predict_units(spec: ArchitectureSpec, profile: DeviceProfile) -> list[UnitTime]:
+    """Per-unit predicted milliseconds, in execution order; their ``ms`` plus ``profile.const_ms`` is ``predict``."""
+    units = {u.module_path: u for u in expand_units(spec)}
+    sums: dict[str | None, tuple[int, float]] = {path: (0, 0.0) for path in units}
+    for row in predict_layers(spec, profile):
+        path = unit_of(row.layer.name)
+        key = path if path in units else None
+        count, ms = sums.get(key, (0, 0.0))
+        sums[key] = (count + 1, ms + row.ms)
+    out = [UnitTime(unit.address, unit.name, *sums[path]) for path, unit in units.items() if sums[path][0]]
+    if None in sums:
+        out.append(UnitTime(None, "other", *sums[None]))
+    return out

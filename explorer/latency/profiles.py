@@ -14,12 +14,12 @@ saved under ``./runs/devices/`` by default and found before shipped ones). Field
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..presets import assets_dir
 
@@ -57,7 +57,7 @@ class DeviceProfile(BaseModel):
     elementwise_overhead_us: float = Field(1.0, ge=0)
     const_ms: float = Field(0.0, ge=0)
     sources: list[str] = Field(default_factory=list)
-    calibration: Optional[Calibration] = None
+    calibration: Calibration | None = None
 
     def scale(self, kind: str) -> float:
         return float(self.compute_scale.get(kind, 1.0))
@@ -89,7 +89,7 @@ def _read(path: Path) -> DeviceProfile:
         raise ValueError(f"{path}: a device profile is a mapping of fields")
     try:
         return DeviceProfile(**data)
-    except Exception as exc:
+    except (ValidationError, TypeError) as exc:
         raise ValueError(f"{path}: {str(exc).splitlines()[0]}; {str(exc).splitlines()[1:3]}") from None
 
 
@@ -109,6 +109,6 @@ def save_profile(profile: DeviceProfile, path: Path | None = None) -> Path:
     """Write ``profile`` as YAML (default ``user_dir()/NAME.yaml``); returns the path."""
     path = Path(path) if path else user_dir() / f"{profile.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = f"# fitted by `explorer calibrate` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}\n"
+    header = f"# fitted by `explorer calibrate` on {datetime.now(UTC):%Y-%m-%d %H:%M UTC}\n"
     path.write_text(header + yaml.safe_dump(profile.model_dump(), sort_keys=False))
     return path

@@ -1,49 +1,47 @@
 """The Gradio explorer: design a backbone in the browser, with its numbers after every edit.
 
 This file only lays out components and wires them to the callbacks of
-``explorer.ui.callbacks``, which return ``{output name: value}``; ``_Outputs`` maps those names
-to components (names left out are not updated). The current valid design lives in
-``spec_yaml`` (a ``gr.State`` of YAML text) that the other tabs (latency, training, history)
-receive; the history tab reloads a design by setting the YAML editor, whose ``change`` event
-validates it like any typed edit.
+``explorer.ui.callbacks`` (named ``on_<action>``, as in every tab; each handler keeps its
+callback's name, the endpoint's name in the Gradio API), which return ``{output name: value}``;
+``_Outputs`` maps those names to components (names left out are not updated). The current valid
+design lives in ``spec_yaml`` (a ``gr.State`` of YAML text) that the other tabs (latency,
+training, history, search) receive; the history and search tabs load a design by setting the
+YAML editor, whose ``change`` event validates it like any typed edit.
 
-``launch(host, port)`` serves on 127.0.0.1 unless another address is asked for, with the
-queue on (edits run one at a time, in order, so a slow job never reorders them) and uploads
-limited to the spec size limit.
+``launch(host, port)`` serves on 127.0.0.1 unless another address is asked for, with uploads
+limited to the spec size limit and the queue on: edits of different sessions run side by side
+(``EDIT_SLOTS`` at once), the edits of one session one at a time and in order
+(``explorer.ui.sessions``), and every count in a worker process cut at a time bound
+(``explorer.ui.worker``), so one huge edit holds one worker, never the other sessions.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import importlib.util
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 
+from ..edit import palette
+from ..history import History
 from ..mutate import MUTATIONS
 from ..presets import list_presets
 from ..spec import MAX_SPEC_BYTES
 from . import callbacks as cb
-from .callbacks import FORM_SLOTS, TABLE_HEADERS, slot_keys
+from .forms import FORM_SLOTS, slot_keys
+from .history_tab import build_history_tab
+from .latency_tab import build_latency_tab
+from .render import TABLE_HEADERS, gradio_progress
+from .search_tab import build_search_tab
+from .sessions import SessionGate
+from .state import session_key
+from .training_tab import build_training_tab
+from .worker import start as start_analysis_workers
+from .worker import stop as stop_analysis_workers
 
-__all__ = ["CSS", "EXTRA_TABS", "build_app", "find_chromium", "free_port", "launch", "serve_subprocess"]
-
-#: tabs other modules contribute: (tab label, module, builder); each is wired when its module exists
-EXTRA_TABS = (
-    ("Latency", "explorer.ui.latency_tab", "build_latency_tab"),
-    ("Training", "explorer.ui.training_tab", "build_training_tab"),
-    ("History", "explorer.ui.history_tab", "build_history_tab"),
-    ("Search", "explorer.ui.search_tab", "build_search_tab"),
-)
+__all__ = ["CSS", "build_app", "launch"]
 
 CSS = """
 .metrics {display: flex; gap: 10px; flex-wrap: wrap;}
@@ -71,15 +69,6 @@ blocks in the form or the whole spec as YAML. Every edit is validated and counte
 """
 
 
-def _safe_progress(progress: Any) -> cb.Progress:
-    """Adapt ``gr.Progress`` to the callbacks' ``(fraction, description)`` reporter."""
-
-    def report(fraction: float, description: str) -> None:
-        progress(fraction, desc=description)
-
-    return report
-
-
 #: outputs shown in the first phase of every edit: the numbers, the status and the state;
 #: the rest (charts, table, form, editor, file) follow in a chained second phase, so the numbers
 #: appear without waiting for the browser to redraw three plots and the table
@@ -87,6 +76,13 @@ FAST_OUTPUTS = frozenset({
     "spec_yaml", "history", "metrics", "status", "edit_error", "yaml_error", "undo_btn", "redo_btn", "draft",
     "draft_note", "download",  # "Save YAML" right after an edit must save that edit
 })
+
+#: the states an edit reads and returns: a session's next edit gets what its last one returned
+EDIT_STATES = ("spec_yaml", "history", "draft")
+#: edits (of different sessions) handled at once; a session's own run one at a time (``SessionGate``)
+EDIT_SLOTS = 16
+#: second phases (the redraw of charts, table and form) handled at once
+REDRAW_SLOTS = 16
 
 
 class _Outputs:
@@ -124,28 +120,6 @@ class _Outputs:
 
     def _slow_items(self) -> list[tuple[str, Any]]:
         return [(n, c) for n, c in self.by_name.items() if n not in FAST_OUTPUTS]
-
-    def wrap(self, fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[Any, Any]]:
-        """A Gradio handler calling ``fn`` with the event's inputs, positionally."""
-
-        def handler(*args: Any) -> dict[Any, Any]:
-            return self.split(fn(*args))
-
-        handler.__name__ = getattr(fn, "__name__", "handler")
-        handler.__doc__ = fn.__doc__
-        return handler
-
-
-def _available_tabs() -> list[tuple[str, Callable[..., None], bool]]:
-    """(label, builder, wants_editor) for each contributed tab whose module is installed."""
-    tabs = []
-    for label, module_name, builder in EXTRA_TABS:
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        build = getattr(module, builder)
-        tabs.append((label, build, "editor" in inspect.signature(build).parameters))
-    return tabs
 
 
 def build_app() -> gr.Blocks:
@@ -185,125 +159,158 @@ def build_app() -> gr.Blocks:
                         out.add("bars", gr.Plot(init["bars"], label="Per-block MACs and params", elem_id="bars"))
                         out.add("scatter", gr.Plot(init["scatter"], label="MACs vs params, among the presets",
                                                    elem_id="scatter"))
-                    with gr.Column(scale=2):
-                        with gr.Tabs(elem_id="edit-tabs"):
-                            with gr.Tab("Edit", id="edit"):
-                                picker = out.add("picker", gr.Dropdown(
-                                    choices=init["picker"]["choices"], value=init["picker"]["value"],
-                                    label="Block", elem_id="block-picker", interactive=True))
-                                out.add("edit_error", gr.HTML("", elem_id="edit-error"))
-                                gr.Markdown("**Mutate** (stage buttons act on the selected block's stage)")
-                                mut_buttons = {}
-                                names = list(MUTATIONS)
-                                for row_start in range(0, len(names), 4):
-                                    with gr.Row(elem_classes="mut-row"):
-                                        for name in names[row_start:row_start + 4]:
-                                            mut_buttons[name] = gr.Button(MUTATIONS[name].label, size="sm",
-                                                                          elem_id=f"mut-{name}", min_width=60)
-                                with gr.Accordion("Parameters of the block", open=True):
-                                    out.add("form_title", gr.Markdown(init["form_title"], elem_id="form-title"))
-                                    slots: list[Any] = []
-                                    for pair in range(0, FORM_SLOTS, 2):
-                                        with gr.Row(equal_height=False):
-                                            for i in range(pair, min(pair + 2, FORM_SLOTS)):
-                                                with gr.Column(min_width=160):
-                                                    slots += _slot(out, i, init)
-                                    apply_btn = gr.Button("Apply parameters", variant="primary", elem_id="apply-form")
-                                with gr.Accordion("Structure: add, remove, move", open=True):
-                                    palette = gr.Dropdown(
-                                        choices=[(label, name) for label, name in _palette()], value="dwsep",
-                                        label="Block palette", elem_id="palette", interactive=True)
-                                    with gr.Row():
-                                        add_btn = gr.Button("Add after selected", size="sm", elem_id="add-block")
-                                        replace_btn = gr.Button("Change type", size="sm", elem_id="replace-block")
-                                        remove_btn = gr.Button("Remove block", size="sm", elem_id="remove-block",
-                                                               variant="stop")
-                                    with gr.Row():
-                                        up_btn = gr.Button("Move up", size="sm", elem_id="move-up")
-                                        down_btn = gr.Button("Move down", size="sm", elem_id="move-down")
-                                        add_stage_btn = gr.Button("Add stage after", size="sm", elem_id="add-stage")
-                                        remove_stage_btn = gr.Button("Remove stage", size="sm",
-                                                                     elem_id="remove-stage", variant="stop")
-                                    with gr.Row(equal_height=True):
-                                        stage_name = out.add("stage_name", gr.Textbox(
-                                            elem_id="stage-name", scale=3, **_props(init["stage_name"])))
-                                        stage_repeat = out.add("stage_repeat", gr.Number(
-                                            elem_id="stage-repeat", scale=1, precision=0,
-                                            **_props(init["stage_repeat"])))
-                                        stage_btn = gr.Button("Apply stage", size="sm", elem_id="apply-stage",
-                                                              scale=1)
-                            with gr.Tab("YAML", id="yaml", elem_id="yaml-tab"):
-                                out.add("yaml_error", gr.HTML("", elem_id="yaml-error"))
-                                editor = out.add("editor", gr.Code(
-                                    init["editor"], language="yaml", label="The whole design (edits apply as you type)",
-                                    elem_id="yaml-editor", lines=30, max_lines=60, interactive=True))
+                    with gr.Column(scale=2), gr.Tabs(elem_id="edit-tabs"):
+                        with gr.Tab("Edit", id="edit"):
+                            picker = out.add("picker", gr.Dropdown(
+                                choices=init["picker"]["choices"], value=init["picker"]["value"],
+                                label="Block", elem_id="block-picker", interactive=True))
+                            out.add("edit_error", gr.HTML("", elem_id="edit-error"))
+                            gr.Markdown("**Mutate** (stage buttons act on the selected block's stage)")
+                            mut_buttons = {}
+                            names = list(MUTATIONS)
+                            for row_start in range(0, len(names), 4):
+                                with gr.Row(elem_classes="mut-row"):
+                                    for name in names[row_start:row_start + 4]:
+                                        mut_buttons[name] = gr.Button(MUTATIONS[name].label, size="sm",
+                                                                      elem_id=f"mut-{name}", min_width=60)
+                            with gr.Accordion("Parameters of the block", open=True):
+                                out.add("form_title", gr.Markdown(init["form_title"], elem_id="form-title"))
+                                form_slots: list[Any] = []
+                                for pair in range(0, FORM_SLOTS, 2):
+                                    with gr.Row(equal_height=False):
+                                        for i in range(pair, min(pair + 2, FORM_SLOTS)):
+                                            with gr.Column(min_width=160):
+                                                form_slots += _slot(out, i, init)
+                                apply_btn = gr.Button("Apply parameters", variant="primary", elem_id="apply-form")
+                            with gr.Accordion("Structure: add, remove, move", open=True):
+                                block_palette = gr.Dropdown(
+                                    choices=palette(), value="dwsep",
+                                    label="Block palette", elem_id="palette", interactive=True)
                                 with gr.Row():
-                                    out.add("draft_note", gr.Markdown("", elem_id="draft-note"))
-                                    restore_btn = gr.Button("Restore draft", size="sm", elem_id="restore-draft",
-                                                            scale=0)
+                                    add_btn = gr.Button("Add after selected", size="sm", elem_id="add-block")
+                                    replace_btn = gr.Button("Change type", size="sm", elem_id="replace-block")
+                                    remove_btn = gr.Button("Remove block", size="sm", elem_id="remove-block",
+                                                           variant="stop")
+                                with gr.Row():
+                                    up_btn = gr.Button("Move up", size="sm", elem_id="move-up")
+                                    down_btn = gr.Button("Move down", size="sm", elem_id="move-down")
+                                    add_stage_btn = gr.Button("Add stage after", size="sm", elem_id="add-stage")
+                                    remove_stage_btn = gr.Button("Remove stage", size="sm",
+                                                                 elem_id="remove-stage", variant="stop")
+                                with gr.Row(equal_height=True):
+                                    stage_name = out.add("stage_name", gr.Textbox(
+                                        elem_id="stage-name", scale=3, **_props(init["stage_name"])))
+                                    stage_repeat = out.add("stage_repeat", gr.Number(
+                                        elem_id="stage-repeat", scale=1, precision=0,
+                                        **_props(init["stage_repeat"])))
+                                    stage_btn = gr.Button("Apply stage", size="sm", elem_id="apply-stage",
+                                                          scale=1)
+                        with gr.Tab("YAML", id="yaml", elem_id="yaml-tab"):
+                            out.add("yaml_error", gr.HTML("", elem_id="yaml-error"))
+                            editor = out.add("editor", gr.Code(
+                                init["editor"], language="yaml", label="The whole design (edits apply as you type)",
+                                elem_id="yaml-editor", lines=30, max_lines=60, interactive=True))
+                            with gr.Row():
+                                out.add("draft_note", gr.Markdown("", elem_id="draft-note"))
+                                restore_btn = gr.Button("Restore draft", size="sm", elem_id="restore-draft",
+                                                        scale=0)
                 table = out.add("table", gr.Dataframe(
                     init["table"], headers=TABLE_HEADERS, interactive=False, elem_id="block-table",
                     label="Units in execution order (click a row to edit its block)", max_height=420))
-            for label, builder, wants_editor in _available_tabs():
-                with gr.Tab(label, id=label.lower()):
-                    if wants_editor:
-                        builder(spec_yaml, editor)
-                    else:
-                        builder(spec_yaml)
+            with gr.Tab("Latency", id="latency"):
+                build_latency_tab(spec_yaml)
+            with gr.Tab("Training", id="training"):
+                build_training_tab(spec_yaml)
+            with gr.Tab("History", id="history"):
+                build_history_tab(spec_yaml, editor)
+            with gr.Tab("Search", id="search"):
+                build_search_tab(spec_yaml, editor)
 
         # ------------------------------------------------------------------ wiring
         edit_in = [spec_yaml, history, picker, draft]
-        queue = dict(concurrency_id="edit", concurrency_limit=1)
+        edit_queue = dict(concurrency_id="edit", concurrency_limit=EDIT_SLOTS)
+        redraw_queue = dict(concurrency_id="redraw", concurrency_limit=REDRAW_SLOTS)
         fast, slow = out.fast, out.slow
+        gate = SessionGate()
+
+        def forget_session(request: gr.Request) -> None:  # the page was closed: drop what the gate kept
+            gate.forget(session_key(request))
+
+        demo.unload(forget_session)
+
+        def slots(inputs: list[Any]) -> dict[str, int]:
+            """Where the edit states sit among an event's inputs (name -> position)."""
+            return {name: i for name in EDIT_STATES for i, c in enumerate(inputs) if c is out.by_name[name]}
+
+        def gated(fn: Callable[..., dict[str, Any]], inputs: list[Any]) -> Callable[..., dict[Any, Any]]:
+            """A Gradio handler running ``fn`` through the session gate (Gradio passes the request first)."""
+            where = slots(inputs)
+
+            def handler(request: gr.Request, *args: Any) -> dict[Any, Any]:
+                return out.split(gate.run(session_key(request), fn, args, where))
+
+            handler.__name__ = getattr(fn, "__name__", "handler")
+            handler.__doc__ = fn.__doc__
+            return handler
 
         def on(trigger: Callable[..., Any], handler: Callable[..., Any], inputs: list[Any], **extra: Any) -> None:
             """Wire ``handler`` (numbers first) and chain the redraw of the other views."""
             extra = {"show_progress": "hidden", **extra}
-            trigger(handler, inputs, outputs=fast, **queue, **extra).then(
-                out.flush, [out.pending], slow, show_progress="hidden", **queue)
+            trigger(handler, inputs, outputs=fast, **edit_queue, **extra).then(
+                out.flush, [out.pending], slow, show_progress="hidden", **redraw_queue)
 
-        def on_preset(name: str, spec: str, hist: Any, kept: str, progress: gr.Progress = gr.Progress()) -> dict:
-            return out.split(cb.load_preset_cb(name, spec, hist, kept, progress=_safe_progress(progress)))
+        def edit(trigger: Callable[..., Any], fn: Callable[..., dict[str, Any]], inputs: list[Any],
+                 **extra: Any) -> None:
+            """``on`` for a callback taking the event's inputs as they are."""
+            on(trigger, gated(fn, inputs), inputs, **extra)
 
-        def on_upload(path: str, spec: str, hist: Any, kept: str, progress: gr.Progress = gr.Progress()) -> dict:
-            return out.split(cb.load_upload(path, spec, hist, kept, progress=_safe_progress(progress)))
+        # handlers that need Gradio's own arguments (progress, the clicked row) bear their callback's name
+        def on_load_preset(name: str, spec: str, hist: History | None, kept: str, request: gr.Request,
+                           progress: gr.Progress = gr.Progress()) -> dict:
+            return out.split(gate.run(session_key(request), cb.on_load_preset, [name, spec, hist, kept],
+                                      slots([preset, spec_yaml, history, draft]), progress=gradio_progress(progress)))
 
-        def on_table_select(spec: str, evt: gr.SelectData) -> dict:
+        def on_upload(path: str | None, spec: str, hist: History | None, kept: str, request: gr.Request,
+                      progress: gr.Progress = gr.Progress()) -> dict:
+            return out.split(gate.run(session_key(request), cb.on_upload, [path, spec, hist, kept],
+                                      slots([upload, spec_yaml, history, draft]), progress=gradio_progress(progress)))
+
+        def on_select_row(spec: str, evt: gr.SelectData, request: gr.Request) -> dict:
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-            return out.split(cb.select_from_table(int(row), spec))
+            return out.split(gate.run(session_key(request), cb.on_select_row, [int(row), spec], {"spec_yaml": 1}))
 
-        on(preset.input, on_preset, [preset, spec_yaml, history, draft], show_progress="minimal")
+        on(preset.input, on_load_preset, [preset, spec_yaml, history, draft], show_progress="minimal")
         on(upload.upload, on_upload, [upload, spec_yaml, history, draft], show_progress="minimal")
-        on(empty_btn.click, out.wrap(cb.new_empty), [spec_yaml, history, draft])
-        on(undo_btn.click, out.wrap(cb.undo), edit_in)
-        on(redo_btn.click, out.wrap(cb.redo), edit_in)
-        on(random_btn.click, out.wrap(cb.random_mutate), edit_in)
+        edit(empty_btn.click, cb.on_new_empty, [spec_yaml, history, draft])
+        edit(undo_btn.click, cb.on_undo, edit_in)
+        edit(redo_btn.click, cb.on_redo, edit_in)
+        edit(random_btn.click, cb.on_random_mutate, edit_in)
         for name, button in mut_buttons.items():
-            on(button.click, out.wrap(_bind(cb.mutate, name)), edit_in)
-        on(picker.input, out.wrap(cb.select_block), [picker, spec_yaml])
-        on(table.select, on_table_select, [spec_yaml])
-        on(apply_btn.click, out.wrap(cb.apply_form), [*edit_in, *slots])
-        on(stage_btn.click, out.wrap(cb.apply_stage), [stage_name, stage_repeat, *edit_in])
-        on(add_btn.click, out.wrap(cb.add_block_cb), [palette, *edit_in])
-        on(replace_btn.click, out.wrap(cb.replace_type_cb), [palette, *edit_in])
-        on(remove_btn.click, out.wrap(cb.remove_block_cb), edit_in)
-        on(up_btn.click, out.wrap(_bind(cb.move_block_cb, -1)), edit_in)
-        on(down_btn.click, out.wrap(_bind(cb.move_block_cb, 1)), edit_in)
-        on(add_stage_btn.click, out.wrap(cb.add_stage_cb), [palette, *edit_in])
-        on(remove_stage_btn.click, out.wrap(cb.remove_stage_cb), edit_in)
-        on(editor.change, out.wrap(cb.editor_changed), [editor, spec_yaml, history, picker], trigger_mode="always_last")
-        on(restore_btn.click, out.wrap(cb.restore_draft), [draft])
-    demo.output_names = tuple(out.by_name)  # type: ignore[attr-defined]  (for the tests)
+            edit(button.click, _bind(cb.on_mutate, name), edit_in)
+        edit(picker.input, cb.on_select_block, [picker, spec_yaml])
+        on(table.select, on_select_row, [spec_yaml])
+        edit(apply_btn.click, cb.on_apply_form, [*edit_in, *form_slots])
+        edit(stage_btn.click, cb.on_apply_stage, [stage_name, stage_repeat, *edit_in])
+        edit(add_btn.click, cb.on_add_block, [block_palette, *edit_in])
+        edit(replace_btn.click, cb.on_replace_type, [block_palette, *edit_in])
+        edit(remove_btn.click, cb.on_remove_block, edit_in)
+        edit(up_btn.click, _bind(cb.on_move_block, -1, "up"), edit_in)
+        edit(down_btn.click, _bind(cb.on_move_block, 1, "down"), edit_in)
+        edit(add_stage_btn.click, cb.on_add_stage, [block_palette, *edit_in])
+        edit(remove_stage_btn.click, cb.on_remove_stage, edit_in)
+        edit(editor.change, cb.on_editor_change, [editor, spec_yaml, history, picker], trigger_mode="always_last")
+        edit(restore_btn.click, cb.on_restore_draft, [draft])
+    demo.output_names = tuple(out.by_name)  # read by the tests
     return demo
 
 
-def _bind(fn: Callable[..., dict[str, Any]], first: Any) -> Callable[..., dict[str, Any]]:
-    """``fn`` with its first argument fixed (a mutation name, a move offset)."""
+def _bind(fn: Callable[..., dict[str, Any]], first: Any, name: str = "") -> Callable[..., dict[str, Any]]:
+    """``fn`` with its first argument fixed (a mutation name, a move offset), named ``<fn>_<name or first>``."""
 
     def bound(*args: Any) -> dict[str, Any]:
         return fn(first, *args)
 
-    bound.__name__ = f"{fn.__name__}_{first}"
+    bound.__name__ = f"{fn.__name__}_{name or first}"
     bound.__doc__ = fn.__doc__
     return bound
 
@@ -323,77 +330,30 @@ def _props(update: Any) -> dict[str, Any]:
     return {k: v for k, v in dict(update).items() if k != "__type__"}
 
 
-def _palette() -> list[tuple[str, str]]:
-    from ..edit import palette
-
-    return palette()
-
-
 def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the explorer (blocking) on ``host:port``; 127.0.0.1 unless asked otherwise."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
-    demo = build_app()
-    demo.queue(default_concurrency_limit=2)
-    # Gradio's run history would copy every event's values (plots, tables) into the browser's
-    # localStorage: it grows with each edit and slows every later one; the explorer has undo/redo
-    extra = {"run_history": False} if "run_history" in inspect.signature(demo.launch).parameters else {}
-    demo.launch(
-        **extra,
-        server_name=host,
-        server_port=port,
-        share=False,
-        inbrowser=False,
-        show_error=True,
-        max_file_size=MAX_SPEC_BYTES,
-        ssr_mode=False,
-        css=CSS,
-        footer_links=[],
-        quiet=False,
-    )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now (for a test or benchmark server)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def find_chromium() -> str | None:
-    """The system Chromium (never a downloaded one), for the browser tests, benchmark and screenshot."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def serve_subprocess(port: int, host: str = "127.0.0.1", timeout_s: float = 180.0,
-                     log: Path | None = None, db: Path | None = None) -> subprocess.Popen:
-    """Start ``explorer ui`` in a child process and wait (at most ``timeout_s``) until it answers.
-
-    For the browser tests and the latency benchmark. Raises ``RuntimeError`` with the server's
-    output if it exits or does not answer in time; the caller terminates the process. ``db``, when
-    given, is the SQLite store the server's Training and History tabs use (``EXPLORER_DB``).
-    """
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    if db is not None:
-        env["EXPLORER_DB"] = str(db)
-    out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "explorer", "ui", "--host", host, "--port", str(port)],
-                            stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://{host}:{port}/"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            text = Path(log).read_text(errors="replace")[-2000:] if log else ""
-            raise RuntimeError(f"explorer ui exited with code {proc.returncode} before serving\n{text}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError(f"explorer ui did not answer on {url} within {timeout_s:.0f} s")
+    start_analysis_workers()  # they start while the page is built (its first count is theirs)
+    try:
+        demo = build_app()
+        demo.queue(default_concurrency_limit=2)
+        # Gradio's run history would copy every event's values (plots, tables) into the browser's
+        # localStorage: it grows with each edit and slows every later one; the explorer has undo/redo
+        extra: dict[str, Any] = (
+            {"run_history": False} if "run_history" in inspect.signature(demo.launch).parameters else {})
+        demo.launch(
+            **extra,
+            server_name=host,
+            server_port=port,
+            share=False,
+            inbrowser=False,
+            show_error=True,
+            max_file_size=MAX_SPEC_BYTES,
+            ssr_mode=False,
+            css=CSS,
+            footer_links=[],
+            quiet=False,
+        )
+    finally:
+        stop_analysis_workers()

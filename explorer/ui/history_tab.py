@@ -33,22 +33,23 @@ def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
         picked_design = gr.Dropdown([], label="stored design", elem_id="hist-pick-design")
         load_btn = gr.Button("Load into editor", variant="primary", elem_id="hist-load")
 
+    # each handler bears its callback's name, which is its endpoint in the Gradio API
     def on_refresh() -> tuple[Any, ...]:
-        out = hc.refresh()
+        out = hc.on_refresh()
         return (out["status"], out["runs_table"], out["chart"], gr.update(choices=out["run_choices"]),
                 out["designs_table"], gr.update(choices=out["design_choices"]))
 
-    def on_pick(run_ids: list[Any]) -> Any:
-        return hc.curves_figure(run_ids)
+    def on_pick_runs(run_ids: list[Any]) -> Any:
+        return hc.on_pick_runs(run_ids)
 
-    def on_load(design_id: Any) -> tuple[Any, Any]:
-        out = hc.load_design(design_id)
+    def on_load_design(design_id: Any) -> tuple[Any, Any]:
+        out = hc.on_load_design(design_id)
         return out["status"], out.get("editor", gr.skip())
 
     refresh_outputs = [status, runs_table, chart, picked_runs, designs_table, picked_design]
     refresh_btn.click(on_refresh, None, refresh_outputs)
-    picked_runs.change(on_pick, [picked_runs], [curves])
-    load_btn.click(on_load, [picked_design], [status, editor])
+    picked_runs.change(on_pick_runs, [picked_runs], [curves])
+    load_btn.click(on_load_design, [picked_design], [status, editor])
     # the tab fills itself when the page loads (a Blocks-level load event is the app's; a tab's own
     # select event refreshes whenever the user opens it)
     parent = gr.context.Context.block

@@ -5,34 +5,34 @@ and never raises: a user's mistake or an unreachable board becomes a one-line me
 ``status`` (``⚠ ...``), never a traceback. ``explorer.ui.latency_tab`` only wires them to
 components; the tests call them directly.
 
-- ``measure_local_cb``: export the current design (reparameterised, batch 1) and time it in
+- ``on_measure_local``: export the current design (reparameterised, batch 1) and time it in
   ONNX Runtime on this machine (warm-up, ``runs`` timed runs, median / p90 / cv);
-- ``measure_board_cb``: the same on a board through its agent (``/health`` first, with a short
+- ``on_measure_board``: the same on a board through its agent (``/health`` first, with a short
   time-out, so an unreachable board is reported in seconds, then ``/measure``);
-- ``predict_cb``: the per-layer roofline of a device profile, summed per unit.
+- ``on_predict``: the per-layer roofline of a device profile, summed per unit.
 
 With ``compare`` the presets are measured (or predicted) the same way and drawn beside the
-design on a latency-vs-MACs chart; preset measurements are cached per process and setting.
+design on a latency-vs-MACs chart (``explorer.charts.latency_figure``); preset measurements are
+cached per process and setting.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any
 
-import plotly.graph_objects as go
+from ..charts import LatencyPoint, latency_figure
+from ..design import load_preset
+from ..presets import list_presets
+from ..spec import ArchitectureSpec, SpecError
+from .render import Progress
+from .state import load_state
+from .worker import analyze_bounded
 
-from ..analysis import analyze
-from ..charts import FONT
-from ..presets import list_presets, load_preset
-from ..spec import ArchitectureSpec, SpecError, load_spec, parse_spec_text
-
-__all__ = ["PROFILE_DEFAULT", "latency_figure", "measure_board_cb", "measure_local_cb", "predict_cb",
+__all__ = ["PROFILE_DEFAULT", "TABLE_HEADERS", "on_measure_board", "on_measure_local", "on_predict",
            "profile_choices"]
-
-#: a progress reporter: fraction done (0..1) and a description (``gr.Progress`` fits)
-Progress = Callable[[float, str], None]
 
 PROFILE_DEFAULT = "host"
 TABLE_HEADERS = ["unit", "layers", "MACs (M)", "predicted ms"]
@@ -48,12 +48,6 @@ def profile_choices() -> list[str]:
     return list_profiles()
 
 
-def _spec(spec_yaml: str) -> ArchitectureSpec:
-    if not spec_yaml or not spec_yaml.strip():
-        raise SpecError("no design yet: pick a preset or write one in the Design tab")
-    return load_spec(parse_spec_text(spec_yaml))
-
-
 def _noop(_fraction: float, _desc: str) -> None:
     return None
 
@@ -65,34 +59,11 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 @lru_cache(maxsize=64)
 def _gmacs(spec_json: str) -> float:
-    return analyze(ArchitectureSpec.model_validate_json(spec_json)).macs / 1e9
+    return analyze_bounded(ArchitectureSpec.model_validate_json(spec_json)).macs / 1e9
 
 
-def _point(name: str, spec: ArchitectureSpec, ms: float, kind: str, design: bool) -> dict[str, Any]:
+def _point(name: str, spec: ArchitectureSpec, ms: float, kind: str, design: bool) -> LatencyPoint:
     return {"name": name, "gmacs": _gmacs(spec.model_dump_json()), "ms": ms, "kind": kind, "design": design}
-
-
-def latency_figure(points: Sequence[dict[str, Any]], title: str) -> go.Figure:
-    """Latency (ms, y) against fvcore GMACs (x): presets as labelled dots, the design as a star.
-
-    ``points``: ``{name, gmacs, ms, kind, design}`` with ``kind`` naming how the latency was
-    obtained (e.g. ``measured here``, ``predicted: cortex-a72``); one trace per kind and role.
-    """
-    fig = go.Figure()
-    for kind in dict.fromkeys(p["kind"] for p in points):
-        for design in (False, True):
-            group = [p for p in points if p["kind"] == kind and p["design"] == design]
-            if not group:
-                continue
-            fig.add_trace(go.Scatter(
-                x=[p["gmacs"] for p in group], y=[p["ms"] for p in group], text=[p["name"] for p in group],
-                mode="markers+text", textposition="top center", name=f"{'your design' if design else 'presets'}"
-                f" ({kind})", marker=dict(size=16 if design else 10, symbol="star" if design else "circle"),
-                hovertemplate="%{text}<br>%{x:.3f} GMACs<br>%{y:.2f} ms<extra>" + html.escape(kind) + "</extra>"))
-    fig.update_layout(title=title, xaxis_title="GMACs (fvcore, at each design's input size)",
-                      yaxis_title="latency, batch 1 (ms)", font=FONT, height=420, margin=dict(l=60, r=20, t=50, b=50),
-                      legend=dict(orientation="h", y=-0.2))
-    return fig
 
 
 def _preset_names(compare: bool, presets: Sequence[str] | None) -> list[str]:
@@ -129,7 +100,7 @@ def _measure_all(
             "chart": latency_figure(points, f"Measured {where}"), "table": [], "result": stats}
 
 
-def measure_local_cb(spec_yaml: str, runs: float = 50, threads: float = 1, compare: bool = False,
+def on_measure_local(spec_yaml: str, runs: float = 50, threads: float = 1, compare: bool = False,
                      progress: Progress | None = None, presets: Sequence[str] | None = None) -> dict[str, Any]:
     """Time the design (and, with ``compare``, the presets) in ONNX Runtime on this machine."""
     from ..latency.agent import check_settings
@@ -139,22 +110,22 @@ def measure_local_cb(spec_yaml: str, runs: float = 50, threads: float = 1, compa
     try:
         runs_i, threads_i = int(runs), int(threads)
         check_settings(runs_i, 5, threads_i)
-        spec = _spec(spec_yaml)
+        spec = load_state(spec_yaml)
         return _measure_all(spec, lambda s: measure_local(s, runs=runs_i, warmup=5, threads=threads_i), "here",
                             _preset_names(compare, presets), (runs_i, 5, threads_i), progress)
     except (SpecError, ValueError, FileNotFoundError, OSError) as exc:
         return _error(exc)
-    except Exception as exc:  # never a traceback on the page
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the page: one line names the failure
         return _error(RuntimeError(f"measurement failed: {type(exc).__name__}: {exc}"))
 
 
-def measure_board_cb(spec_yaml: str, host: str, port: float, token: str, runs: float = 50, threads: float = 1,
+def on_measure_board(spec_yaml: str, host: str, port: float, token: str, runs: float = 50, threads: float = 1,
                      compare: bool = False, progress: Progress | None = None, presets: Sequence[str] | None = None,
                      timeout: float = 300.0) -> dict[str, Any]:
-    """Time the design on a board through its agent (``/health`` first, 5 s time-out)."""
+    """Time the design on an allowed board through its agent (``/health`` first, 5 s time-out)."""
     from ..export import onnx_bytes
     from ..latency.agent import check_settings
-    from ..latency.client import board_url, health, measure_remote
+    from ..latency.client import allowed_board_url, health, measure_remote
 
     progress = progress or _noop
     try:
@@ -162,8 +133,10 @@ def measure_board_cb(spec_yaml: str, host: str, port: float, token: str, runs: f
         check_settings(runs_i, 5, threads_i)
         if not token:
             raise ValueError("enter the agent's token (the --token it was started with)")
-        url = board_url(str(host or "").strip(), int(port) if port else 8765)
-        spec = _spec(spec_yaml)
+        # only the boards the person running the server allows (127.0.0.1:8765, $EXPLORER_BOARDS,
+        # explorer ui --board): refused before any connection, whether the port is open or not
+        url = allowed_board_url(str(host or "").strip(), int(port) if port else 8765)
+        spec = load_state(spec_yaml)
         progress(0.0, f"contacting {url}")
         health(url, token, timeout=5.0)
 
@@ -175,11 +148,11 @@ def measure_board_cb(spec_yaml: str, host: str, port: float, token: str, runs: f
                             progress)
     except (SpecError, ValueError, FileNotFoundError, OSError) as exc:
         return _error(exc)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the page: one line names the failure
         return _error(RuntimeError(f"board measurement failed: {type(exc).__name__}: {exc}"))
 
 
-def predict_cb(spec_yaml: str, profile_name: str, compare: bool = True, progress: Progress | None = None,
+def on_predict(spec_yaml: str, profile_name: str, compare: bool = True, progress: Progress | None = None,
                presets: Sequence[str] | None = None) -> dict[str, Any]:
     """Predict the design's latency with a device profile; per-unit table; presets alongside."""
     from ..latency.predictor import predict, predict_units
@@ -190,10 +163,10 @@ def predict_cb(spec_yaml: str, profile_name: str, compare: bool = True, progress
         if not profile_name:
             raise ValueError("choose a device profile")
         profile = load_profile(profile_name)
-        spec = _spec(spec_yaml)
+        spec = load_state(spec_yaml)
         progress(0.0, f"predicting {spec.name}")
         units = predict_units(spec, profile)
-        total = sum(float(u["ms"]) for u in units) + profile.const_ms  # type: ignore[arg-type]
+        total = sum(u.ms for u in units) + profile.const_ms
         kind = f"predicted: {profile.name}"
         points = [_point(spec.name, spec, total, kind, True)]
         names = _preset_names(compare, presets)
@@ -204,13 +177,16 @@ def predict_cb(spec_yaml: str, profile_name: str, compare: bool = True, progress
         fitted = (f"calibrated on {profile.calibration.samples} designs: {profile.calibration.within_10pct:.0%} "
                   f"of held-out designs within ±10 %" if profile.calibration else
                   "**not calibrated**: a roofline starting point (run `explorer calibrate`)")
-        table = [[u["name"], u["layers"], round(int(u["macs"]) / 1e6, 2), round(float(u["ms"]), 3)]  # type: ignore[call-overload, arg-type]
-                 for u in units]
+        # the design table's MACs, per unit (remembered from the Design tab's count)
+        macs: dict[Any, int] = {row.address: row.macs for row in analyze_bounded(spec).blocks}
+        rows: list[dict[str, Any]] = [{"name": u.name, "layers": u.layers, "macs": macs.get(u.address, 0), "ms": u.ms}
+                                      for u in units]
+        table = [[r["name"], r["layers"], round(r["macs"] / 1e6, 2), round(r["ms"], 3)] for r in rows]
         return {"status": f"**{html.escape(spec.name)}** on **{html.escape(profile.name)}**: predicted "
                           f"**{total:.2f} ms** ({fitted})",
                 "chart": latency_figure(points, f"Predicted for {profile.name}"), "table": table,
-                "result": {"device": profile.name, "predicted_ms": total, "units": units}}
+                "result": {"device": profile.name, "predicted_ms": total, "units": rows}}
     except (SpecError, ValueError, FileNotFoundError, OSError) as exc:
         return _error(exc)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the page: one line names the failure
         return _error(RuntimeError(f"prediction failed: {type(exc).__name__}: {exc}"))

@@ -7,28 +7,24 @@ Only layout and wiring; every callback is a plain function of ``explorer.ui.late
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
 from . import latency_callbacks as lc
+from .render import gradio_progress
 
 __all__ = ["build_latency_tab"]
 
 HELP = """\
 Measure the current design in ONNX Runtime (batch 1, reparameterised, warm-up then timed runs:
 median, p90, coefficient of variation), on this machine or on a board running the agent
-(`explorer agent --token T`, or `python3 agent.py --token T` on a Raspberry Pi: see the README),
-or predict it with a device profile's calibrated roofline. Tick *compare with presets* to place
-the design among the presets on the chart (each preset is measured once per setting, then cached).
+(`explorer agent --token T`, or `python3 agent.py --token T` on a Raspberry Pi: see the README;
+the server contacts only the boards allowed where it runs: 127.0.0.1:8765, `$EXPLORER_BOARDS` and
+`explorer ui --board HOST:PORT`), or predict it with a device profile's calibrated roofline.
+Tick *compare with presets* to place the design among the presets on the chart (each preset is
+measured once per setting, then cached).
 """
-
-
-def _progress_adapter(progress: Any) -> lc.Progress:
-    def report(fraction: float, description: str) -> None:
-        progress(fraction, desc=description)
-
-    return report
 
 
 def build_latency_tab(spec_yaml: gr.State) -> None:
@@ -62,16 +58,21 @@ def build_latency_tab(spec_yaml: gr.State) -> None:
         return (result["status"], result["chart"] if result["chart"] is not None else gr.skip(),
                 result["table"] if result["table"] else gr.skip())
 
-    def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., tuple[Any, Any, Any]]:
-        def handler(*args: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
-            return show(fn(*args, progress=_progress_adapter(progress)))
+    # each handler bears its callback's name, which is its endpoint in the Gradio API
+    def on_measure_local(spec: str, n_runs: Any, n_threads: Any, with_presets: bool,
+                         progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
+        return show(lc.on_measure_local(spec, n_runs, n_threads, with_presets, progress=gradio_progress(progress)))
 
-        handler.__name__ = fn.__name__
-        return handler
+    def on_measure_board(spec: str, board_host: str, board_port: Any, board_token: str, n_runs: Any, n_threads: Any,
+                         with_presets: bool, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
+        return show(lc.on_measure_board(spec, board_host, board_port, board_token, n_runs, n_threads, with_presets,
+                                        progress=gradio_progress(progress)))
 
-    local_btn.click(wrap(lc.measure_local_cb), [spec_yaml, runs, threads, compare], outputs,
-                    concurrency_limit=1, concurrency_id="latency")
-    board_btn.click(wrap(lc.measure_board_cb), [spec_yaml, host, port, token, runs, threads, compare], outputs,
-                    concurrency_limit=1, concurrency_id="latency")
-    predict_btn.click(wrap(lc.predict_cb), [spec_yaml, profile, compare], outputs,
-                      concurrency_limit=1, concurrency_id="latency")
+    def on_predict(spec: str, profile_name: str, with_presets: bool,
+                   progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
+        return show(lc.on_predict(spec, profile_name, with_presets, progress=gradio_progress(progress)))
+
+    latency: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "latency"}
+    local_btn.click(on_measure_local, [spec_yaml, runs, threads, compare], outputs, **latency)
+    board_btn.click(on_measure_board, [spec_yaml, host, port, token, runs, threads, compare], outputs, **latency)
+    predict_btn.click(on_predict, [spec_yaml, profile, compare], outputs, **latency)

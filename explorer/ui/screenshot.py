@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..presets import assets_dir
-from .app import find_chromium, free_port, serve_subprocess
+from .browser_tools import find_chromium, free_port, serve_subprocess
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

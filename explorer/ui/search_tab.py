@@ -7,13 +7,14 @@ editor, which "Load the best design" sets (its change event validates and applie
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import gradio as gr
 
 from ..latency.profiles import list_profiles
 from . import search_callbacks as sc
+from .render import gradio_progress
+from .state import session_key
 
 __all__ = ["build_search_tab"]
 
@@ -25,6 +26,7 @@ rule are rejected; the rest compete on the objective.
 
 
 def build_search_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
+    """Lay out the search panel inside the open tab and wire it to ``search_callbacks``."""
     gr.Markdown(HELP)
     with gr.Row():
         objective = gr.Dropdown(sc.OBJECTIVES, value="macs", label="objective", elem_id="search-objective")
@@ -48,35 +50,22 @@ def build_search_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
                          elem_id="search-table", max_height=360)
     best = gr.State("")
 
-    def on_run(spec: str, obj: str, n: float, mp: Any, mg: Any, ml: Any, dev: str, aa: bool, ce: bool, s: float,
-               request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        stop = threading.Event()
-        key = getattr(request, "session_hash", None) or "local"
-        _RUNNING[key] = stop
-        try:
-            out = sc.run_search(spec, obj, n, mp, mg, ml, dev, aa, ce, s,
-                                progress=lambda f, d: progress(f, desc=d), cancel=stop)
-        finally:
-            _RUNNING.pop(key, None)
+    # each handler bears its callback's name, which is its endpoint in the Gradio API
+    def on_search(spec: str, obj: str, n: float, mp: Any, mg: Any, ml: Any, dev: str, aa: bool, ce: bool, s: float,
+                  request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        out = sc.on_search(spec, obj, n, mp, mg, ml, dev, aa, ce, s, progress=gradio_progress(progress),
+                           session=session_key(request))
         return (out["status"], out["chart"] if out["chart"] is not None else gr.skip(),
                 out["table"] if out["table"] is not None else gr.skip(), out["best_yaml"] or gr.skip())
 
-    def on_stop(request: gr.Request) -> str:
-        event = _RUNNING.get(getattr(request, "session_hash", None) or "local")
-        if event is None:
-            return "No search is running."
-        event.set()
-        return "Stopping after the current design…"
+    def on_stop_search(request: gr.Request) -> str:
+        return sc.on_stop_search(session_key(request))
 
-    def on_load(best_yaml: str) -> tuple[Any, Any]:
-        out = sc.load_best(best_yaml)
+    def on_load_best(best_yaml: str) -> tuple[Any, Any]:
+        out = sc.on_load_best(best_yaml)
         return out["status"], out.get("editor", gr.skip())
 
-    run_btn.click(on_run, [spec_yaml, objective, steps, max_params, max_gmacs, max_latency, device, antialias, early,
-                           seed], [status, chart, table, best], concurrency_limit=1, concurrency_id="search")
-    stop_btn.click(on_stop, None, status, concurrency_limit=None)
-    load_btn.click(on_load, [best], [status, editor])
-
-
-#: each browser session's running search: its stop event
-_RUNNING: dict[str, Any] = {}
+    run_btn.click(on_search, [spec_yaml, objective, steps, max_params, max_gmacs, max_latency, device, antialias,
+                              early, seed], [status, chart, table, best], concurrency_limit=1, concurrency_id="search")
+    stop_btn.click(on_stop_search, None, status, concurrency_limit=None)
+    load_btn.click(on_load_best, [best], [status, editor])

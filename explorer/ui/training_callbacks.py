@@ -1,10 +1,11 @@
 """Callbacks of the training tab: plain functions the tests call without a browser.
 
-``start_training`` is a generator: it trains the current design in a background thread and
+``on_start_training`` is a generator: it trains the current design in a background thread and
 yields ``(status markdown, loss figure, accuracy figure)`` each time the run logs a point, so the
-browser shows live curves. ``cancel_training`` sets the run's ``threading.Event``; the loop reads
-it every step, so the run stops within a step (well under a second for the designs at 32²), then
-evaluates, saves its weights and is stored as ``cancelled``. Runs go to :func:`ui_store` (``Store()``:
+browser shows live curves (``explorer.charts.loss_figure`` and ``accuracy_figure``).
+``on_cancel_training`` sets the run's ``threading.Event``; the loop reads it every step, so the
+run stops within a step (well under a second for the designs at 32²), then evaluates, saves its
+weights and is stored as ``cancelled``. Runs go to :func:`ui_store` (``Store()``:
 ``$EXPLORER_DB`` or ``runs/explorer.sqlite``). One run at a time per browser session.
 """
 
@@ -12,17 +13,17 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import plotly.graph_objects as go
-
-from ..spec import SpecError, load_spec, parse_spec_text
+from ..charts import Figure, accuracy_figure, loss_figure
+from ..spec import SpecError
 from ..store import StepRow, Store, default_db_path
+from .state import load_state
 
-__all__ = ["DATASETS", "accuracy_figure", "active_sessions", "cancel_training", "loss_figure", "start_training",
-           "ui_store"]
+__all__ = ["DATASETS", "MAX_UI_STEPS", "active_sessions", "on_cancel_training", "on_start_training", "ui_store"]
 
 #: datasets the browser may pick (paths on the server are for the command line only)
 DATASETS = ["digits", "shapes"]
@@ -33,7 +34,10 @@ _STORES_LOCK = threading.Lock()
 
 
 def ui_store(path: str | Path | None = None) -> Store:
-    """The store the UI uses: one shared ``Store`` per database path (default ``$EXPLORER_DB`` or runs/explorer.sqlite)."""
+    """The store the UI uses: one shared ``Store`` per database path.
+
+    The default path is ``$EXPLORER_DB``, else ``runs/explorer.sqlite``.
+    """
     key = str(Path(path).expanduser().resolve() if path is not None else default_db_path().resolve())
     with _STORES_LOCK:
         if key not in _STORES:
@@ -44,7 +48,7 @@ def ui_store(path: str | Path | None = None) -> Store:
 @dataclass
 class _Session:
     cancel: threading.Event = field(default_factory=threading.Event)
-    points: "queue.Queue[StepRow]" = field(default_factory=queue.Queue)
+    points: queue.Queue[StepRow] = field(default_factory=queue.Queue)
     result: Any = None
     error: str | None = None
 
@@ -57,29 +61,6 @@ def active_sessions() -> list[str]:
     """Sessions with a run in progress."""
     with _ACTIVE_LOCK:
         return list(_ACTIVE)
-
-
-def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, height=320,
-                      margin={"l": 50, "r": 10, "t": 40, "b": 40}, showlegend=False)
-    return fig
-
-
-def loss_figure(curve: list[StepRow], title: str = "training loss") -> go.Figure:
-    """Mean training loss per logged interval against the step."""
-    pts = [p for p in curve if p.train_loss is not None]
-    fig = go.Figure(go.Scatter(x=[p.step for p in pts], y=[p.train_loss for p in pts], mode="lines+markers",
-                               line={"color": "#2563eb"}, hovertemplate="step %{x}: loss %{y:.4f}<extra></extra>"))
-    return _layout(fig, title, "cross-entropy (label-smoothed)")
-
-
-def accuracy_figure(curve: list[StepRow], title: str = "validation accuracy") -> go.Figure:
-    """Validation top-1 accuracy (%) against the step."""
-    pts = [p for p in curve if p.val_accuracy is not None]
-    fig = go.Figure(go.Scatter(x=[p.step for p in pts], y=[100 * p.val_accuracy for p in pts], mode="lines+markers",
-                               line={"color": "#059669"}, hovertemplate="step %{x}: %{y:.1f} %<extra></extra>"))
-    fig.update_yaxes(range=[0, 100])
-    return _layout(fig, title, "top-1 (%)")
 
 
 def _int(value: Any, name: str, lo: int, hi: int) -> int:
@@ -106,7 +87,7 @@ def _status(session: _Session, curve: list[StepRow], total: int, name: str) -> s
     return f"**{name}** {state}: " + ", ".join(bits)
 
 
-def start_training(
+def on_start_training(
     spec_yaml: str,
     dataset: str = "digits",
     steps: Any = 100,
@@ -115,14 +96,14 @@ def start_training(
     session: str = "local",
     store: Store | None = None,
     poll_s: float = 0.2,
-) -> Iterator[tuple[str, go.Figure, go.Figure]]:
+) -> Iterator[tuple[str, Figure, Figure]]:
     """Train the design in ``spec_yaml``; yield (status, loss figure, accuracy figure) as the run logs.
 
     A mistake (an invalid design, a bad number, a run already going) yields one status line and stops.
     """
     empty = (loss_figure([]), accuracy_figure([]))
     try:
-        spec = load_spec(parse_spec_text(spec_yaml or ""))
+        spec = load_state(spec_yaml or "")
         if dataset not in DATASETS:
             raise ValueError(f"dataset {dataset!r}: pick one of {', '.join(DATASETS)}")
         n_steps = _int(steps, "steps", 1, MAX_UI_STEPS)
@@ -183,7 +164,7 @@ def start_training(
                 del _ACTIVE[session]
 
 
-def cancel_training(session: str = "local") -> str:
+def on_cancel_training(session: str = "local") -> str:
     """Ask the session's run to stop after its current step (it is evaluated and saved)."""
     with _ACTIVE_LOCK:
         run = _ACTIVE.get(session)

@@ -7,11 +7,13 @@ holds the current valid design as YAML text.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import gradio as gr
 
 from . import training_callbacks as tc
+from .state import session_key
 
 __all__ = ["build_training_tab"]
 
@@ -22,10 +24,6 @@ is built for the dataset's input size and classes. **Cancel** stops it within a 
 what it learned (evaluated and saved). Every run, its curve and weights go to the store
 (`$EXPLORER_DB`, default `runs/explorer.sqlite`); see the History tab.
 """
-
-
-def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "local"
 
 
 def build_training_tab(spec_yaml: gr.State) -> None:
@@ -44,12 +42,14 @@ def build_training_tab(spec_yaml: gr.State) -> None:
         loss_plot = gr.Plot(label="training loss", elem_id="train-loss")
         acc_plot = gr.Plot(label="validation accuracy", elem_id="train-acc")
 
-    def on_start(spec: str, ds: str, n: Any, s: Any, sd: Any, request: gr.Request) -> Iterator[tuple[Any, Any, Any]]:
-        yield from tc.start_training(spec, ds, n, s, sd, session=_session(request))
+    # each handler bears its callback's name, which is its endpoint in the Gradio API
+    def on_start_training(spec: str, ds: str, n: Any, s: Any, sd: Any,
+                          request: gr.Request) -> Iterator[tuple[Any, Any, Any]]:
+        yield from tc.on_start_training(spec, ds, n, s, sd, session=session_key(request))
 
-    def on_cancel(request: gr.Request) -> str:
-        return tc.cancel_training(_session(request))
+    def on_cancel_training(request: gr.Request) -> str:
+        return tc.on_cancel_training(session_key(request))
 
-    start_btn.click(on_start, [spec_yaml, dataset, steps, size, seed], [status, loss_plot, acc_plot],
+    start_btn.click(on_start_training, [spec_yaml, dataset, steps, size, seed], [status, loss_plot, acc_plot],
                     concurrency_limit=2, concurrency_id="training")
-    cancel_btn.click(on_cancel, None, status, concurrency_limit=None, queue=False)
+    cancel_btn.click(on_cancel_training, None, status, concurrency_limit=None, queue=False)

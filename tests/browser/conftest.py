@@ -10,12 +10,17 @@ reason shown, except when ``REQUIRE_BROWSER=1`` (as in CI), where that is a fail
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from explorer.ui.app import find_chromium, free_port
+from explorer.ui.browser_tools import find_chromium, free_port, serve_subprocess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run",
@@ -43,9 +48,8 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from explorer.ui.app import serve_subprocess
-
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``explorer ui`` on a free 127.0.0.1 port with a temporary store; its URL (the API tests need no browser)."""
     port = free_port()
     folder = tmp_path_factory.mktemp("server")
     log = folder / "explorer-ui.log"
@@ -56,7 +60,7 @@ def server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         proc.terminate()
         try:
             proc.wait(timeout=15)
-        except Exception:
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
 
@@ -74,7 +78,7 @@ def browser(chromium_path: str) -> Iterator[object]:
 
 
 @pytest.fixture()
-def page(browser, server: str, tmp_path: Path) -> Iterator[object]:
+def page(browser: Browser, server: str, tmp_path: Path) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
     context.set_default_timeout(WAIT_MS)
     pg = context.new_page()

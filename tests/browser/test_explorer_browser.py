@@ -6,38 +6,41 @@ Expected numbers come from ``explorer.analysis`` in this process, never typed in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from explorer.analysis import analyze
+from explorer.design import load_design, load_preset
 from explorer.mutate import apply_mutation
-from explorer.presets import load_preset
-from explorer.spec import load_spec
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
 
-def params(page) -> int:
+def params(page: Page) -> int:
     """The exact parameter count on the params card."""
     return int(page.get_attribute("#metric-params", "data-value"))
 
 
-def wait_params_change(page, old: int) -> int:
+def wait_params_change(page: Page, old: int) -> int:
     page.wait_for_function(
         "old => document.querySelector('#metric-params').dataset.value !== String(old)", arg=old)
     return params(page)
 
 
-def pick_preset(page, name: str) -> None:
+def pick_preset(page: Page, name: str) -> None:
     page.click("#preset input")
     page.locator("ul[role=listbox] li", has_text=name).first.click()
 
 
-def open_tab(page, container: str, name: str) -> None:
+def open_tab(page: Page, container: str, name: str) -> None:
     page.locator(container).get_by_role("tab", name=name).click()
 
 
-def test_pick_attendnext_and_read_its_params(page) -> None:
+def test_pick_attendnext_and_read_its_params(page: Page) -> None:
     small = analyze(load_preset("mobilenetv3_small"))
     attendnext = analyze(load_preset("attendnext"))
     start = params(page)
@@ -51,7 +54,7 @@ def test_pick_attendnext_and_read_its_params(page) -> None:
     assert page.inner_text("#metric-macs .value") == f"{attendnext.macs / 1e9:.3f} G"
 
 
-def test_mutation_changes_the_numbers_and_undo_restores_them(page) -> None:
+def test_mutation_changes_the_numbers_and_undo_restores_them(page: Page) -> None:
     before = params(page)
     page.click("#mut-wider")  # the selected block is stage 1, block 1
     after = wait_params_change(page, before)
@@ -61,7 +64,7 @@ def test_mutation_changes_the_numbers_and_undo_restores_them(page) -> None:
     assert wait_params_change(page, after) == before
 
 
-def test_broken_yaml_shows_the_error_and_the_design_stays(page) -> None:
+def test_broken_yaml_shows_the_error_and_the_design_stays(page: Page) -> None:
     before = params(page)
     open_tab(page, "#edit-tabs", "YAML")
     page.click("#yaml-editor .cm-content")
@@ -82,7 +85,7 @@ def test_broken_yaml_shows_the_error_and_the_design_stays(page) -> None:
     page.wait_for_selector("#yaml-error .error-box")
 
 
-def test_download_the_yaml_and_load_it_back(page, tmp_path: Path) -> None:
+def test_download_the_yaml_and_load_it_back(page: Page, tmp_path: Path) -> None:
     before = params(page)
     page.click("#mut-deeper")
     mutated = wait_params_change(page, before)
@@ -90,7 +93,7 @@ def test_download_the_yaml_and_load_it_back(page, tmp_path: Path) -> None:
         page.click("#download")
     saved = tmp_path / "design.yaml"
     download.value.save_as(saved)
-    assert analyze(load_spec(saved)).params == mutated
+    assert analyze(load_design(saved)).params == mutated
     pick_preset(page, "mobilenetv3_small")
     other = wait_params_change(page, mutated)
     with page.expect_file_chooser() as chooser:  # the button opens the system file dialog
@@ -100,7 +103,7 @@ def test_download_the_yaml_and_load_it_back(page, tmp_path: Path) -> None:
     assert "Loaded design.yaml" in page.inner_text("#status")
 
 
-def test_latency_prediction_and_a_short_search_in_their_tabs(page) -> None:
+def test_latency_prediction_and_a_short_search_in_their_tabs(page: Page) -> None:
     from explorer.latency.predictor import predict
     from explorer.latency.profiles import load_profile
 
@@ -116,7 +119,7 @@ def test_latency_prediction_and_a_short_search_in_their_tabs(page) -> None:
     assert "Best" in page.inner_text("#search-status")
 
 
-def test_train_in_the_browser_then_find_the_run_in_history_and_reload_it(page) -> None:
+def test_train_in_the_browser_then_find_the_run_in_history_and_reload_it(page: Page) -> None:
     """Training tab: a short run streams its curves and ends stored; History lists it and loads its design."""
     pick_preset(page, "mobilenetv3_small")
     small = wait_params_change(page, analyze(load_preset("attendnext")).params)
