@@ -24,7 +24,8 @@ from torch import nn
 
 from .build import ExplorerNet, build_model, reparameterize
 from .design import load_design
-from .spec import ArchitectureSpec, SpecError, dump_spec, parse_spec_text
+from .spec import ArchitectureSpec, SpecError, dump_spec
+from .spec_yaml import parse_spec_text
 
 __all__ = ["FORMAT", "CheckpointError", "check_weights", "load_checkpoint", "save_checkpoint"]
 

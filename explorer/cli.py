@@ -20,7 +20,8 @@ __all__ = ["main", "COMMAND_MODULES", "UsageError"]
 
 #: sub-command modules under explorer/commands, in the order ``--help`` lists them
 COMMAND_MODULES = [
-    "presets", "summarize", "ui", "export", "latency", "agent", "calibrate", "search", "train", "proxies", "runs",
+    "presets", "summarize", "ui", "export", "latency", "agent", "calibrate", "search", "searches", "train", "proxies",
+    "runs",
 ]
 
 

@@ -25,7 +25,8 @@ from blocks import get_block
 
 from .limits import check_size
 from .presets import list_presets, preset_path
-from .spec import MAX_SPEC_BYTES, ArchitectureSpec, SpecError, parse_spec_text, validate_spec
+from .spec import MAX_SPEC_BYTES, ArchitectureSpec, SpecError, validate_spec
+from .spec_yaml import parse_spec_text
 
 __all__ = ["DesignRef", "load_design", "load_preset", "retarget"]
 

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_ACTIVATION_ELEMENTS",
     "MAX_CHANNELS",
     "MAX_DESIGN_MACS",
+    "MAX_DESIGN_OPS",
     "MAX_DESIGN_VALUES",
     "MAX_PARAMS",
     "Probe",
@@ -47,6 +48,9 @@ MAX_CHANNELS = 4096
 # analysis runs every unit on real tensors three times, about 10 ns per value written.
 MAX_DESIGN_MACS = 20_000_000_000  # multiply-accumulates of one image through the whole design
 MAX_DESIGN_VALUES = 500_000_000  # values written by all ops of one pass, views left out (the elementwise work)
+# Analysis traces each distinct unit (config and input shape) once, at some 3 to 15 ms per aten op
+# on 2 busy cores whatever the op's size (3,450 ops took 28 s there); the presets run 130 to 560.
+MAX_DESIGN_OPS = 2000  # aten ops of the design's distinct units (a repeated identical unit counts once)
 
 
 class UnitShape(NamedTuple):
@@ -76,11 +80,13 @@ class WorkCounter(TorchDispatchMode):
       attention matrix is counted as a tensor (the unfused path materialises it)
 
     ``values``: elements of every tensor every op produced, views left out (the elementwise
-    work, and the bytes written / 4); ``largest``: the largest of those tensors, with its shape and op.
+    work, and the bytes written / 4); ``largest``: the largest of those tensors, with its shape and op;
+    ``ops``: how many aten ops ran (what tracing the unit for analysis costs).
     """
 
     def __init__(self) -> None:
         super().__init__()
+        self.ops = 0
         self.macs = 0
         self.values = 0
         self.largest = 0
@@ -95,6 +101,7 @@ class WorkCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
+        self.ops += 1
         op = func.overloadpacket.__name__
         first = out[0] if isinstance(out, (tuple, list)) and out else out
         if not func.is_view:  # a view (reshape, transpose, ...) writes nothing
@@ -126,6 +133,7 @@ class Probe(NamedTuple):
     largest: int
     largest_shape: tuple[int, ...]
     largest_op: str
+    ops: int
 
 
 @lru_cache(maxsize=4096)
@@ -145,7 +153,7 @@ def meta_probe(config_json: str, in_shape: tuple[int, ...], num_classes: int) ->
             out = module(x)
     params = sum(p.numel() for p in module.parameters())
     return Probe(tuple(out.shape), params, counter.macs, counter.values, counter.largest,
-                 counter.largest_shape, counter.largest_op)
+                 counter.largest_shape, counter.largest_op, counter.ops)
 
 
 def _by(shape: tuple[int, ...]) -> str:
@@ -159,11 +167,13 @@ def check_size(spec: ArchitectureSpec) -> list[UnitShape]:
     Limits, checked unit by unit in execution order (the message names the unit that passes one):
     parameters in all ≤ ``MAX_PARAMS``; channels ≤ ``MAX_CHANNELS``; every tensor an op
     produces ≤ ``MAX_ACTIVATION_ELEMENTS`` values; multiply-accumulates in all ≤
-    ``MAX_DESIGN_MACS``; values written in all ≤ ``MAX_DESIGN_VALUES``.
+    ``MAX_DESIGN_MACS``; values written in all ≤ ``MAX_DESIGN_VALUES``; aten ops of the distinct
+    units ≤ ``MAX_DESIGN_OPS``.
     Returns every unit's ``UnitShape`` in execution order.
     """
     shape: tuple[int, ...] = (1, spec.input.channels, *spec.input.hw)
-    total = macs = values = 0
+    total = macs = values = ops = 0
+    seen: set[tuple[str, tuple[int, ...]]] = set()
     rows = []
     for unit in expand_units(spec):
         key = unit.config.model_dump_json()
@@ -207,6 +217,15 @@ def check_size(spec: ArchitectureSpec) -> list[UnitShape]:
                 f"{unit.place}: the design writes more than {MAX_DESIGN_VALUES // 1_000_000} M values in one pass here "
                 f"({probe.values / 1e6:.0f} M in this block); use a smaller input or fewer blocks at high resolution"
             )
+        if (key, shape) not in seen:
+            seen.add((key, shape))
+            ops += probe.ops
+            if ops > MAX_DESIGN_OPS:
+                raise SpecError(
+                    f"{unit.place}: the design's distinct blocks run more than {MAX_DESIGN_OPS} operations here "
+                    f"({probe.ops} in this block); use fewer distinct blocks (a stage repeat costs nothing) "
+                    "or shallower transformers"
+                )
         rows.append(UnitShape(unit, shape, out, probe.params, probe.macs))
         shape = out
     return rows

@@ -12,7 +12,10 @@ Mutations (names as the UI's buttons and the command line use them):
 
 =================  =====  ====================================================================
 wider / narrower   stage  every ``out`` in the stage × 1.25 / × 0.8 (multiples of 8)
-deeper/shallower   stage  the stage's ``repeat`` + 1 / - 1
+deeper             stage  one block more: a stride-1 copy of the selected block, else of the stage's
+                          last block that keeps its input's shape, right after it (a stage of one
+                          block repeated n times: ``repeat`` n + 1). Never a whole stage's copy.
+shallower          stage  one block less: the selected, else the last stride-1 width-keeping block
 kernel_up / _down  block  kernel 3 -> 5 -> 7 / 7 -> 5 -> 3 (also embed_kernel of a condenser)
 expand_up / _down  block  expansion ratio of an inverted residual + 1 / - 1 (1 to 8)
 swap_condenser     block  a stride-1, width-keeping conv unit <-> a DC-AC attention condenser
@@ -22,6 +25,7 @@ condense_steps     block  attention condenser 1 <-> 2 condensing steps (classic 
 
 from __future__ import annotations
 
+import copy as copy_module
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,9 +34,9 @@ from typing import Any
 from blocks import make_divisible
 
 from .design import load_design, load_preset, retarget
-from .limits import channels_before
+from .limits import channels_before, check_size
 from .presets import list_presets
-from .spec import ArchitectureSpec, ParallelSpec, SpecError
+from .spec import ArchitectureSpec, ParallelSpec, SpecError, UnitAddress
 
 __all__ = [
     "MUTATIONS",
@@ -86,18 +90,90 @@ def _narrower(data: dict[str, Any], stage: int, block: int | None, ctx: dict[str
     _scale_widths(data, stage, 0.8)
 
 
+def _unrolled(st: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
+    """The stage's entries with its repeats written out: ``(block, repeat, entry)``, 1-based.
+
+    Copies after the first run at stride 1, as the builder runs them (``explorer.spec.expand_units``).
+    """
+    out = []
+    for r in range(1, st.get("repeat", 1) + 1):
+        for b, entry in enumerate(st["blocks"], 1):
+            out.append((b, r, entry if r == 1 else _stride_one(entry)))
+    return out
+
+
+def _stride_one(entry: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a written entry (a parallel group's columns too) with every stride set to 1."""
+    copy = copy_module.deepcopy(entry)
+    inner = [b for branch in copy["branches"] for b in branch] if copy["type"] == "parallel" else [copy]
+    for b in inner:
+        if "stride" in b:
+            b["stride"] = 1
+    return copy
+
+
+def _pick(stage: int, block: int | None, units: list[tuple[int, int, dict[str, Any]]],
+          keeps_shape: Callable[[int, int, int], bool], removing: bool) -> int:
+    """Index into ``units`` of the block that ``deeper`` copies / ``shallower`` removes.
+
+    The selected ``block`` (its first copy), else the last plain block that keeps its input's shape
+    (stride 1, as many channels out as in: the stage's repeatable body unit), else, for ``deeper``
+    only, the last plain block.
+    """
+    if block is not None:
+        index = next((i for i, (b, r, _) in enumerate(units) if b == block and r == 1), None)
+        if index is None:
+            raise SpecError(f"stage {stage}: there is no block {block}; the stage has {len(units)}")
+        if units[index][2]["type"] == "parallel":
+            raise SpecError(f"stage {stage}, block {block}: a parallel group; select a plain block")
+        if removing and not keeps_shape(stage, block, 1):
+            raise SpecError(f"stage {stage}, block {block}: it changes the shape (stride or width), so removing it "
+                            "would break the blocks after it; select a stride-1 block that keeps its width")
+        return index
+    plain = [i for i, (_, _, e) in enumerate(units) if e["type"] != "parallel"]
+    keeping = [i for i in plain if keeps_shape(stage, units[i][0], units[i][1])]
+    if removing and not keeping:
+        raise SpecError(f"stage {stage}: no stride-1 block keeps its width, so none can be removed without "
+                        "changing the shapes after it; use narrower or edit the stage by hand")
+    if not plain:
+        raise SpecError(f"stage {stage}: only parallel groups; deeper copies a plain block")
+    return (keeping or plain)[-1]
+
+
 def _deeper(data: dict[str, Any], stage: int, block: int | None, ctx: dict[str, Any]) -> None:
+    """One block more: a stride-1 copy of the selected block (else of the stage's last width-keeping one)
+    right after it. A stage of one block repeated ``n`` times gets ``repeat: n + 1`` (the same thing)."""
     st = data["stages"][stage - 1]
-    if st.get("repeat", 1) >= 64:
-        raise SpecError(f"stage {stage}: repeat is already 64, the most allowed")
-    st["repeat"] = st.get("repeat", 1) + 1
+    repeat = st.get("repeat", 1)
+    if repeat > 1 and len(st["blocks"]) == 1 and block in (None, 1) and st["blocks"][0]["type"] != "parallel":
+        if repeat >= 64:
+            raise SpecError(f"stage {stage}: repeat is already 64, the most allowed")
+        st["repeat"] = repeat + 1
+        return
+    units = _unrolled(st)
+    index = _pick(stage, block, units, ctx["keeps_shape"], removing=False)
+    entries = [e for _, _, e in units]
+    entries.insert(index + 1, _stride_one(units[index][2]))
+    st["blocks"] = entries
+    st.pop("repeat", None)
 
 
 def _shallower(data: dict[str, Any], stage: int, block: int | None, ctx: dict[str, Any]) -> None:
+    """One block less: the selected block, else the stage's last stride-1 block that keeps its width
+    (removing it leaves every shape after it as it was). ``repeat: n`` of one block becomes ``n - 1``."""
     st = data["stages"][stage - 1]
-    if st.get("repeat", 1) <= 1:
-        raise SpecError(f"stage {stage}: repeat is 1; remove a block instead to make it shallower")
-    st["repeat"] -= 1
+    repeat = st.get("repeat", 1)
+    if repeat > 1 and len(st["blocks"]) == 1 and block in (None, 1):
+        st["repeat"] = repeat - 1
+        if st["repeat"] == 1:
+            del st["repeat"]
+        return
+    units = _unrolled(st)
+    if len(units) <= 1:
+        raise SpecError(f"stage {stage} has only one block; remove the stage or use narrower instead")
+    index = _pick(stage, block, units, ctx["keeps_shape"], removing=True)
+    st["blocks"] = [e for i, (_, _, e) in enumerate(units) if i != index]
+    st.pop("repeat", None)
 
 
 def _block(data: dict[str, Any], stage: int, block: int | None) -> dict[str, Any]:
@@ -190,8 +266,8 @@ MUTATIONS: dict[str, Mutation] = {
     for m in (
         Mutation("wider", "Wider", "stage", "every width in the stage × 1.25"),
         Mutation("narrower", "Narrower", "stage", "every width in the stage × 0.8"),
-        Mutation("deeper", "Deeper", "stage", "repeat the stage once more"),
-        Mutation("shallower", "Shallower", "stage", "repeat the stage once less"),
+        Mutation("deeper", "Deeper", "stage", "one block more: a stride-1 copy of the stage's last width-keeping block"),
+        Mutation("shallower", "Shallower", "stage", "one block less: the stage's last stride-1, width-keeping block"),
         Mutation("kernel_up", "Kernel +", "block", "kernel 3 -> 5 -> 7"),
         Mutation("kernel_down", "Kernel −", "block", "kernel 7 -> 5 -> 3"),
         Mutation("expand_up", "Expansion +", "block", "inverted-residual expansion + 1"),
@@ -216,17 +292,27 @@ _OPS: dict[str, _Op] = {
 
 
 def apply_mutation(spec: ArchitectureSpec, name: str, stage: int, block: int | None = None) -> ArchitectureSpec:
-    """Apply mutation ``name`` at ``stage`` (and ``block``); the result is validated."""
+    """Apply mutation ``name`` at ``stage`` (and ``block``); the result is validated.
+
+    ``deeper`` and ``shallower`` are stage mutations that also take a ``block``: the one to copy or remove.
+    """
     if name not in _OPS:
         raise SpecError(f"unknown mutation {name!r}; use one of {', '.join(MUTATIONS)}")
     if not 1 <= stage <= len(spec.stages):
         raise SpecError(f"there is no stage {stage}; the design has {len(spec.stages)} stages")
     data = spec.to_dict()
+    shapes: dict[UnitAddress, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     def in_channels(s: int, b: int) -> int:  # walked only when a mutation asks (swap_condenser)
         return channels_before(spec, s, b)
 
-    _OPS[name](data, stage, block, {"in_channels": in_channels})
+    def keeps_shape(s: int, b: int, r: int) -> bool:  # the meta-device walk, once, when a mutation asks
+        if not shapes:
+            shapes.update({row.unit.address: (row.in_shape, row.out_shape) for row in check_size(spec)})
+        in_shape, out_shape = shapes[UnitAddress(s, b, r)]
+        return in_shape == out_shape
+
+    _OPS[name](data, stage, block, {"in_channels": in_channels, "keeps_shape": keeps_shape})
     return load_design(data)
 
 

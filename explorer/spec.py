@@ -17,7 +17,8 @@ A spec is data (YAML or JSON)::
 
 This module is the pure spec layer: it needs neither torch nor the builder. It holds the
 schema (pydantic models), the messages, YAML/JSON parsing and dumping, and the validation of the
-macro structure (stages, repeats, parallel columns). Each block's micro parameters are validated
+macro structure (stages, repeats, parallel columns). Reading YAML/JSON text, bounded while it
+is read, is ``explorer.spec_yaml.parse_spec_text``. Each block's micro parameters are validated
 against the schemas of a block registry that the caller passes in (``validate_spec(data,
 blocks.get_block)``): the registry derives each schema from a ``torch.nn.Module`` constructor, so
 importing it would import torch. Every message names the place and the fix (``stage 2, block 1:
@@ -30,7 +31,6 @@ before anything is allocated, is ``explorer.design.load_design``.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
@@ -47,19 +47,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
-from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent, NodeEvent
-from yaml.nodes import MappingNode, Node, ScalarNode
-from yaml.parser import Parser
-from yaml.reader import Reader
-from yaml.resolver import Resolver
-from yaml.scanner import Scanner
-
-try:  # libyaml's event parser: PyYAML's wheels ship it, ~10x faster than the pure-Python parser
-    from yaml._yaml import CParser
-except ImportError:  # pragma: no cover - a PyYAML built without libyaml
-    CParser = None  # type: ignore[assignment,misc]
 
 __all__ = [
     "HEAD_STAGE",
@@ -79,7 +66,6 @@ __all__ = [
     "count_blocks",
     "dump_spec",
     "expand_units",
-    "parse_spec_text",
     "validate_spec",
 ]
 
@@ -89,8 +75,8 @@ MAX_INPUT_SIZE = 1024
 MAX_UNITS = 512
 MAX_BRANCHES = 8  # columns of one parallel group
 MAX_BRANCH_BLOCKS = 16  # blocks in one column
-# While YAML/JSON is read (see ``_SpecComposer``): a written design nests about 8 levels deep and
-# a 512-block design written out block by block is some 15 k nodes.
+# While YAML/JSON is read (see ``_SpecComposer``): a design nests 9 levels deep at most (a value of
+# a block in a parallel column), and a 512-block design written out with every default is 11 k nodes.
 MAX_DEPTH = 32
 MAX_NODES = 100_000  # after alias expansion: an alias counts the nodes it refers to, each time it is used
 MAX_ALIASES = 1024
@@ -108,8 +94,12 @@ def clip(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
 
 
 def _show(value: Any) -> str:
-    """A user's value as a message shows it: JSON for plain values, else its type; at most ``MAX_SHOWN_CHARS``."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    """A user's value as a message shows it: JSON for plain values and short lists of them, else its
+    type; at most ``MAX_SHOWN_CHARS``."""
+    plain = (str, int, float, bool, type(None))
+    if isinstance(value, plain) or (
+        isinstance(value, (list, tuple)) and len(value) <= 8 and all(isinstance(v, plain) for v in value)
+    ):
         try:
             return clip(json.dumps(value))
         except ValueError:  # an int past Python's digit limit (a mapping given in code, not read from text)
@@ -340,164 +330,6 @@ def _messages(error: ValidationError, prefix: str = "", allowed: list[str] | Non
     return out
 
 
-# ----------------------------------------------------------------------------- parsing
-
-
-def _line(node_or_event: Node | NodeEvent) -> str:
-    mark = node_or_event.start_mark
-    return f"line {mark.line + 1}" if mark is not None else "the spec"
-
-
-class _SpecComposer(Composer):
-    """PyYAML's composer, bounded while it builds the node graph (before any Python object exists).
-
-    Refuses nesting past ``MAX_DEPTH``, more than ``MAX_NODES`` nodes, counting an alias as the
-    size of the subtree it refers to each time it is used (so that ``&a [*b, *b, ...]`` chains,
-    which expand exponentially, are refused while they are still a few kilobytes), more than
-    ``MAX_ALIASES`` aliases, and an alias inside its own anchor (a structure that contains itself).
-    """
-
-    peek_event: Callable[[], Any]  # the parser's, later in the loader's bases
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._depth = 0
-        self._nodes = 0
-        self._aliases = 0
-        self._sizes: dict[int, int] = {}  # id(anchored node) -> its expanded size, once composed
-
-    def _add(self, count: int, event: NodeEvent) -> None:
-        self._nodes += count
-        if self._nodes > MAX_NODES:
-            raise SpecError(
-                f"{_line(event)}: the spec has more than {MAX_NODES:,} values once its aliases are expanded; "
-                "a design needs a few thousand: write it out or use stage repeats"
-            )
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        event = self.peek_event()
-        if isinstance(event, AliasEvent):
-            node = super().compose_node(parent, index)  # an undefined alias is PyYAML's ComposerError
-            size = self._sizes.get(id(node))
-            if size is None:
-                raise SpecError(
-                    f"{_line(event)}: the alias *{clip(str(event.anchor))} is used inside its own anchor; "
-                    "a spec cannot contain itself"
-                )
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise SpecError(f"{_line(event)}: the spec uses more than {MAX_ALIASES} aliases; write it out instead")
-            self._add(size, event)
-            return node
-        self._depth += 1
-        if self._depth > MAX_DEPTH:
-            raise SpecError(
-                f"{_line(event)}: the spec nests deeper than {MAX_DEPTH} levels; a design needs about 8 "
-                "(name: / stages: / - blocks: / - {type: ...})"
-            )
-        start = self._nodes
-        self._add(1, event)
-        node = super().compose_node(parent, index)
-        self._depth -= 1
-        if getattr(event, "anchor", None) is not None:
-            self._sizes[id(node)] = self._nodes - start
-        return node
-
-
-class _SpecConstructor(SafeConstructor):
-    """``SafeConstructor`` that refuses duplicate keys, integers past ``MAX_DIGITS`` digits, inf and nan."""
-
-    def construct_yaml_int(self, node: ScalarNode) -> int:
-        digits = str(node.value).replace("_", "").lstrip("+-")
-        if len(digits) > MAX_DIGITS:
-            raise SpecError(
-                f"{_line(node)}: the number {clip(str(node.value), 24)} has {len(digits)} digits; "
-                f"a spec's numbers have at most {MAX_DIGITS}"
-            )
-        return int(super().construct_yaml_int(node))
-
-    def construct_yaml_float(self, node: ScalarNode) -> float:
-        value = float(super().construct_yaml_float(node))
-        if not math.isfinite(value):
-            raise SpecError(f"{_line(node)}: {clip(str(node.value), 24)} is not a finite number; give an ordinary one")
-        return value
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, MappingNode):
-            seen: dict[tuple[str, str], int] = {}
-            for key_node, _value in node.value:
-                if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # a merge (<<) may be overridden by the keys written beside it
-                key = (key_node.tag, str(key_node.value))
-                line = key_node.start_mark.line + 1
-                if key in seen:
-                    first = "" if seen[key] == line else f" (first on line {seen[key]})"
-                    raise SpecError(
-                        f"line {line}: the key {clip(key[1])!r} is given twice in one mapping{first}; keep one")
-                seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-_SpecConstructor.add_constructor("tag:yaml.org,2002:int", _SpecConstructor.construct_yaml_int)  # type: ignore[type-var]
-_SpecConstructor.add_constructor("tag:yaml.org,2002:float", _SpecConstructor.construct_yaml_float)  # type: ignore[type-var]
-
-
-class _PySpecLoader(Reader, Scanner, Parser, _SpecComposer, _SpecConstructor, Resolver):
-    """The bounded loader on PyYAML's pure-Python scanner and parser."""
-
-    def __init__(self, stream: str) -> None:
-        Reader.__init__(self, stream)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        _SpecComposer.__init__(self)
-        _SpecConstructor.__init__(self)
-        Resolver.__init__(self)
-
-
-_SpecLoader: type[_PySpecLoader] | type[_CSpecLoader]
-if CParser is not None:
-
-    class _CSpecLoader(_SpecComposer, CParser, _SpecConstructor, Resolver):
-        """The bounded loader on libyaml's event parser (our composer and constructor over its events)."""
-
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            _SpecComposer.__init__(self)
-            _SpecConstructor.__init__(self)
-            Resolver.__init__(self)
-
-    _SpecLoader = _CSpecLoader
-else:  # pragma: no cover
-    _SpecLoader = _PySpecLoader
-
-
-def parse_spec_text(text: str) -> dict[str, Any]:
-    """YAML or JSON text -> a mapping, bounded while it is read; ``SpecError`` for anything else.
-
-    Safe (only YAML's plain types: no object is ever constructed from a tag) and bounded before
-    Python objects exist: at most ``MAX_SPEC_BYTES``, ``MAX_DEPTH`` levels, ``MAX_NODES`` nodes
-    with aliases expanded, ``MAX_DIGITS``-digit integers, finite floats, and no key twice in a mapping.
-    JSON is YAML, so one parser reads both (and JSON gets the same bounds).
-    """
-    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB; a real design is a few KiB")
-    loader = _SpecLoader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"YAML error{where}: {clip(str(problem), 200)}; fix the syntax there") from None
-    finally:
-        loader.dispose()
-    if data is None:
-        raise SpecError("the spec is empty; start from a preset (explorer presets) or give name, stages and head")
-    if not isinstance(data, dict):
-        raise SpecError(f"the spec must be a mapping (name:, stages:, head:), not a {type(data).__name__}")
-    return data
-
-
 # ----------------------------------------------------------------------------- validation
 
 
@@ -621,7 +453,9 @@ def dump_spec(spec: ArchitectureSpec, fmt: Literal["yaml", "json"] = "yaml") -> 
     data = spec.to_dict()
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
+    # libyaml's emitter (5x faster, the same text): every UI edit dumps the design
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=None, width=120)
 
 
 def config_from_json(config_json: str) -> BlockSpec | ParallelSpec:

@@ -10,6 +10,7 @@
     runs      (id, design_id → designs, dataset, config_json, status, started_at, finished_at,
                metrics_json, weights_path, pid, proc_start, host, error)
     run_steps (run_id → runs, step, train_loss, val_accuracy, lr, seconds; PRIMARY KEY (run_id, step))
+    searches, candidates: design searches and each evaluation of their candidates (:mod:`explorer.store_searches`)
 
 Nothing is lost: the database runs in WAL mode with ``synchronous=FULL``, and every write is its own
 small transaction committed before the call returns, so a process killed at any instant (SIGKILL
@@ -48,18 +49,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .spec import parse_spec_text
+from .spec_yaml import parse_spec_text
 from .store_check import MOVE_ASIDE as _MOVE_ASIDE
 from .store_check import StoreError, too_new
 from .store_check import check_file as _check_file
 from .store_check import inspect_read_only as _inspect_read_only
 from .store_check import unusable as _unusable
 from .store_schema import MIGRATIONS, SCHEMA_VERSION, apply_migration
+from .store_searches import SEARCH_STATUSES, SearchTables
 
 __all__ = [
     "DEFAULT_DB",
     "MIGRATIONS",
     "RUN_STATUSES",
+    "SEARCH_STATUSES",
     "SCHEMA_VERSION",
     "DesignRow",
     "RunRow",
@@ -176,7 +179,7 @@ class RunRow:
         return out
 
 
-class Store:
+class Store(SearchTables):
     """The SQLite store (see the module docstring). Safe to share between threads of one process."""
 
     def __init__(self, path: str | Path | None = None, *, mark_interrupted: bool = True) -> None:
@@ -212,6 +215,7 @@ class Store:
             self._migrate()
             if mark_interrupted:
                 self.mark_interrupted()
+                self.mark_searches_interrupted()
         except sqlite3.Error as exc:
             self._conn.close()
             raise _unusable(self.path, exc) from None
@@ -220,6 +224,14 @@ class Store:
             raise
 
     # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _owner() -> tuple[int, str | None, str]:
+        """(pid, its start time, host) of this process: who owns a run or a search it starts."""
+        pid = os.getpid()
+        return pid, _proc_start(pid), socket.gethostname()
+
+    _owner_alive = staticmethod(_alive)
 
     def close(self) -> None:
         with self._lock:
@@ -519,7 +531,7 @@ class _Transaction:
                 raise translated from None
 def iter_rows(store: Store, table: str) -> Iterator[dict[str, Any]]:
     """Every row of one of the store's tables (for checks and exports)."""
-    if table not in ("designs", "analyses", "latency", "proxies", "runs", "run_steps"):
+    if table not in ("designs", "analyses", "latency", "proxies", "runs", "run_steps", "searches", "candidates"):
         raise ValueError(f"unknown table {table!r}")
     for r in store._query(f"SELECT * FROM {table}"):  # noqa: S608 - table checked against the list above
         yield dict(r)

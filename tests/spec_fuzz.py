@@ -198,6 +198,10 @@ HOSTILE: list[tuple[str, Any, str]] = [
     ("elementwise work at 1024²",
      _base([{"type": "conv", "out": 120, "kernel": 1}], [{"blocks": [{"type": "se"}] * 8}], size=1024),
      "M values in one pass here"),
+    ("12 distinct 12-layer transformers",
+     _base([{"type": "conv", "out": 32, "stride": 2}],
+           [{"blocks": [{"type": "mobilevit", "dim": 32 + 8 * i, "depth": 12, "heads": 4} for i in range(12)]}]),
+     "the design's distinct blocks run more than 2000 operations"),
     ("over 1 MiB", "name: x\n# " + "c" * (1 << 20) + "\n", "larger than 1024 KiB"),
 ]
 
@@ -227,8 +231,8 @@ USUAL: dict[str, list[Any]] = {
 class _Draw:
     """Draws for one spec; ``oddity`` is how often a value, key or type is odd (0 for a clean spec)."""
 
-    def __init__(self, rng: random.Random, oddity: float) -> None:
-        self.rng, self.oddity = rng, oddity
+    def __init__(self, rng: random.Random, oddity: float, most: int) -> None:
+        self.rng, self.oddity, self.most = rng, oddity, most  # most: stages, blocks a stage, repeats
 
     def odd(self) -> bool:
         return self.rng.random() < self.oddity
@@ -286,21 +290,26 @@ class _Draw:
 
     def stage(self, index: int) -> dict[str, Any]:
         rng = self.rng
-        stage: dict[str, Any] = {"name": f"s{index}", "blocks": [self.entry() for _ in range(rng.randint(1, 4))]}
+        blocks = [self.entry() for _ in range(rng.randint(1, self.most))]
+        stage: dict[str, Any] = {"name": f"s{index}", "blocks": blocks}
         if rng.random() < 0.7:
-            stage["repeat"] = rng.choice([0, 64, 65, True, 2.0, "2"]) if self.odd() else rng.randint(1, 3)
+            stage["repeat"] = rng.choice([0, 64, 65, True, 2.0, "2"]) if self.odd() else rng.randint(1, self.most - 1)
         return stage
 
 
-def random_spec(rng: random.Random) -> dict[str, Any] | str:
-    """A random spec: clean (half of them) or odd in places; a mapping (60 %), YAML (20 %) or JSON text (20 %)."""
-    draw = _Draw(rng, 0.0 if rng.random() < 0.5 else ODDITY)
+def random_spec(rng: random.Random, most: int = 3) -> dict[str, Any] | str:
+    """A random spec: clean (half of them) or odd in places; a mapping (60 %), YAML (20 %) or JSON text (20 %).
+
+    ``most`` bounds the stages, the blocks of a stage and (less one) its repeat: the suite's 3 keeps
+    an example to a few seconds of analysis; the benchmark draws larger designs too.
+    """
+    draw = _Draw(rng, 0.0 if rng.random() < 0.5 else ODDITY, most)
     data: dict[str, Any] = {
         "name": rng.choice(["", "n" * 200, 7]) if draw.odd() else "fuzz",
         "input": {"channels": rng.randint(1, 4), "size": rng.choice(ODD_SIZES) if draw.odd() else rng.choice(SIZES)},
         "num_classes": rng.randint(1, 20),
         "stem": [draw.block() for _ in range(rng.randint(0, 2))],
-        "stages": [draw.stage(i) for i in range(1, rng.randint(0, 4) + 1)],
+        "stages": [draw.stage(i) for i in range(1, rng.randint(0, most) + 1)],
         "head": draw.block() if draw.odd() else draw.block(head=True),
     }
     if draw.odd():  # a field missing, odd or unknown

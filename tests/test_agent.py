@@ -235,6 +235,7 @@ def test_dropped_connection_mid_body_leaves_the_agent_serving(agent: Agent, tiny
     assert measure_remote(url, TOKEN, tiny_model, runs=2, warmup=0)["runs"] == 2
 
 
+@pytest.mark.slow
 def test_one_measurement_at_a_time(agent: Agent, tiny_model: bytes) -> None:
     url, _ = agent
     outcomes: list[str] = []
@@ -392,6 +393,7 @@ def test_a_memory_bomb_known_only_at_run_time_hits_the_memory_limit(strict: Stri
     assert measure_remote(url, TOKEN, tiny_model, runs=1, warmup=0)["runs"] == 1  # and it goes on serving
 
 
+@pytest.mark.slow
 def test_a_measurement_past_its_time_limit_is_stopped(strict: Strict) -> None:
     url, _, _ = strict
     weight = helper.make_tensor("w", TensorProto.FLOAT, [64, 64, 3, 3], np.zeros(64 * 64 * 9, np.float32).tobytes(),

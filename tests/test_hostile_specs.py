@@ -8,17 +8,20 @@ example must end as a valid analysis or one of our errors, within 10 s and a 3 G
 from __future__ import annotations
 
 import copy
+import re
 import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import torch.nn as nn
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blocks import get_block, list_blocks
 from blocks.registry import _params_model_from_signature
+from explorer import spec_yaml as spec_yaml_module
 from explorer.analysis import analyze
 from explorer.design import load_design, load_preset, retarget
 from explorer.limits import MAX_DESIGN_MACS, MAX_DESIGN_VALUES, check_size
@@ -30,9 +33,10 @@ from explorer.spec import (
     MAX_MESSAGE_CHARS,
     SpecError,
     count_blocks,
-    parse_spec_text,
+    dump_spec,
     validate_spec,
 )
+from explorer.spec_yaml import parse_spec_text
 
 from spec_fuzz import HOSTILE, check_case, check_mutation, memory_bound, mutation_chain, random_spec
 
@@ -100,6 +104,21 @@ def test_aliases_and_merges_that_stay_small_still_work() -> None:
     assert [b.params["kernel"] for b in spec.stages[0].blocks] == [3, 3, 5]  # a merge's keys may be overridden
     many = "s: &s 1\nv: [" + ", ".join(["*s"] * MAX_ALIASES) + "]\n"
     assert len(parse_spec_text(many)["v"]) == MAX_ALIASES
+
+
+@pytest.mark.parametrize("parser", ["libyaml", "pure Python"])
+def test_both_yaml_parsers_read_alike_and_apply_the_bounds(parser: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML's wheels bring libyaml; a PyYAML built without it falls back to its pure-Python parser."""
+    if parser == "pure Python":
+        monkeypatch.setattr(spec_yaml_module, "_SpecLoader", spec_yaml_module._PySpecLoader)
+    text = dump_spec(load_preset("mobilevit_xs"))
+    assert parse_spec_text(text) == yaml.safe_load(text)
+    with pytest.raises(SpecError, match="YAML error at line 1, column 1[0-9]"):  # the end of line 1, not line 2
+        parse_spec_text("name: [unclosed")
+    for _label, source, words in HOSTILE:
+        if isinstance(source, str) and len(source) < 20_000:  # the pure-Python parser is slow on long texts
+            with pytest.raises(SpecError, match=re.escape(words)):
+                load_design(source)
 
 
 def test_duplicate_keys_name_the_key_and_lines() -> None:
@@ -222,7 +241,7 @@ def test_a_design_at_the_work_limits_still_analyses() -> None:
 
 
 @pytest.mark.slow
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=60)
 @given(rng=st.randoms(use_true_random=False))
 def test_generated_specs_end_as_an_analysis_or_our_error(rng: Any) -> None:
     with memory_bound():

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from explorer.analysis import analyze
-from explorer.design import load_preset
+from explorer.design import load_design, load_preset
 from explorer.mutate import MUTATIONS, apply_mutation, random_architectures, random_mutation
 from explorer.spec import ArchitectureSpec, SpecError
 
@@ -25,6 +25,35 @@ def test_stage_mutations(mnv3: ArchitectureSpec) -> None:
     assert apply_mutation(mnv3, "deeper", 3).stages[2].repeat == 4
     assert apply_mutation(mnv3, "shallower", 3).stages[2].repeat == 2
     assert analyze(wider).params > analyze(mnv3).params > analyze(narrower).params
+
+
+def test_deeper_adds_one_block_not_a_stage() -> None:
+    """Deeper on AttendNeXt's last stage adds one 200-channel IR, not the 896-channel conv (3.98 M -> 26 M)."""
+    spec = load_preset("attendnext")
+    deeper = apply_mutation(spec, "deeper", 5)
+    before, after = spec.stages[4].blocks, deeper.stages[4].blocks
+    assert len(after) == len(before) + 1 and deeper.stages[4].repeat == 1
+    assert after[4] == after[3] and after[3].params["out"] == 200 and after[-1].params["out"] == 896
+    grown = analyze(deeper).params - analyze(spec).params
+    assert 0 < grown < 1_000_000  # one block, not a stage's copy
+    selected = apply_mutation(spec, "deeper", 2, 2)  # the selected block: a stride-1 copy right after it
+    assert [b.type for b in selected.stages[1].blocks] == ["blurpool", "ir", "ir", "attention_condenser", "dwsep"]
+    assert selected.stages[1].blocks[2].params["stride"] == 1
+    assert apply_mutation(deeper, "shallower", 5) == spec  # shallower takes the same block away
+
+
+def test_deeper_and_shallower_on_repeated_stages(mnv3: ArchitectureSpec) -> None:
+    """A repeated stage of several blocks is written out, so that exactly one block comes or goes."""
+    data = mnv3.to_dict()
+    data["stages"][1]["repeat"] = 2  # s2-56: an IR at stride 2 and one at stride 1, twice
+    spec, stage = load_design(data), 2
+    st = spec.stages[stage - 1]
+    units = st.repeat * len(st.blocks)
+    deeper = apply_mutation(spec, "deeper", stage).stages[stage - 1]
+    shallower = apply_mutation(spec, "shallower", stage).stages[stage - 1]
+    assert deeper.repeat == shallower.repeat == 1
+    assert len(deeper.blocks) == units + 1 and len(shallower.blocks) == units - 1
+    assert all(b.params.get("stride", 1) == 1 for b in deeper.blocks[len(st.blocks):])
 
 
 def test_block_mutations(mnv3: ArchitectureSpec) -> None:
@@ -47,7 +76,9 @@ def test_swap_to_dcac_and_back(mnv3: ArchitectureSpec) -> None:
 @pytest.mark.parametrize(
     "name,stage,block,message",
     [
-        ("shallower", 1, None, "repeat is 1"),
+        ("shallower", 1, None, "stage 1 has only one block"),
+        ("shallower", 2, 1, "it changes the shape"),
+        ("deeper", 2, 9, "there is no block 9"),
         ("kernel_up", 4, 5, "there is no block 5"),
         ("expand_up", 1, 1, "only inverted residuals"),
         ("swap_condenser", 2, 1, "only a stride-1 unit that keeps its width"),

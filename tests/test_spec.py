@@ -12,7 +12,8 @@ import pytest
 from blocks import get_block
 from explorer.design import load_design, load_preset
 from explorer.presets import list_presets
-from explorer.spec import SpecError, UnitAddress, dump_spec, expand_units, parse_spec_text, validate_spec
+from explorer.spec import SpecError, UnitAddress, dump_spec, expand_units, validate_spec
+from explorer.spec_yaml import parse_spec_text
 
 BASE = {
     "name": "tiny",

@@ -300,6 +300,7 @@ def test_an_edit_shows_its_numbers_first_and_parks_the_rest(start: dict) -> None
     assert len(skipped) == 2 and all(v == gr.skip() for v in skipped)
 
 
+@pytest.mark.slow
 def test_launch_keeps_no_run_history_in_the_browser(monkeypatch: pytest.MonkeyPatch) -> None:
     import gradio as gr
 

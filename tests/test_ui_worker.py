@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,22 +198,35 @@ def test_through_the_server_a_slow_edit_is_cut_while_another_session_edits() -> 
         assert "✓" in quick_text and "Applied the YAML" in quick_text and quick_s < BOUND_S
         assert worker.timeout_message(BOUND_S).split(";")[0] in slow_text and slow_s >= BOUND_S
         assert "Traceback" not in slow_text
+        # two edits of one session sent at once: run in turn, the second on top of the first
+        jobs = [quick_client.submit("1:1", api_name=f"/on_mutate_{name}") for name in ("deeper", "wider")]
+        designs = [load_design(Path(_file_path(job.result(timeout=60)[0])).read_text()) for job in jobs]
+        blocks = [len(d.stages[0].blocks) for d in designs]  # the quick design's stage has 2 blocks,
+        widths = [d.stages[0].blocks[-1].params["out"] for d in designs]  # the last one 32 wide
+        assert (3, 40) in set(zip(blocks, widths, strict=True))  # one design holds both edits, deeper and wider
     finally:
         if demo is not None:
             demo.close()
         worker.stop()
 
 
+def _file_path(value: Any) -> str:
+    """The server-side path of a file output as ``gradio_client`` returns it without downloading."""
+    return str(value["path"] if isinstance(value, dict) else value)
+
+
 # ----------------------------------------------------------------------------- the callbacks' side
 
 
 def test_a_refused_count_leaves_the_design_and_names_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from explorer.history import History
     from explorer.ui import callbacks as cb
     from explorer.ui import render
 
-    start = cb.initial_values()
-    spec_yaml, history = start["spec_yaml"], start["history"]
-    moved = cb.on_mutate("wider", spec_yaml, history, "1:1")  # one step to undo, counted before the bound
+    spec_yaml = dump_spec(_spec("current"))
+    history = History.start(spec_yaml, "start")
+    wider_yaml = dump_spec(_spec("wider"))
+    moved = {"spec_yaml": wider_yaml, "history": history.push(wider_yaml, "wider")}  # one step to undo
 
     def refuse(_spec: ArchitectureSpec, _progress: object = None) -> None:
         raise SpecError(worker.timeout_message(BOUND_S))

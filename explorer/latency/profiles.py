@@ -84,7 +84,11 @@ def list_profiles() -> list[str]:
 def _read(path: Path) -> DeviceProfile:
     if path.stat().st_size > 1 << 20:
         raise ValueError(f"{path}: a device profile is at most 1 MiB")
-    data: Any = yaml.safe_load(path.read_text())
+    try:
+        data: Any = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{path}: not a readable device profile (YAML: {problem}); fix or remove the file") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a device profile is a mapping of fields")
     try:

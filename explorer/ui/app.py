@@ -38,8 +38,8 @@ from .search_tab import build_search_tab
 from .sessions import SessionGate
 from .state import session_key
 from .training_tab import build_training_tab
-from .worker import start as start_analysis_workers
-from .worker import stop as stop_analysis_workers
+from .worker import AnalysisPool
+from .worker import install as install_analysis_pool
 
 __all__ = ["CSS", "build_app", "launch"]
 
@@ -144,9 +144,10 @@ def build_app() -> gr.Blocks:
             random_btn = gr.Button("Random valid mutation", elem_id="random-mutation", scale=2, variant="primary")
             out.add("download", gr.DownloadButton("⬇ Save YAML", value=init["download"], elem_id="download",
                                                   scale=1))
-            upload = out.add("upload", gr.UploadButton("⬆ Load YAML", file_types=[".yaml", ".yml", ".json"],
-                                                       file_count="single", type="filepath", elem_id="upload",
-                                                       scale=1))
+            # not among every edit's outputs: only its own event clears it (Gradio rebuilds every output
+            # component an event names, even one it skips, and this one costs ~15 ms each time)
+            upload = gr.UploadButton("⬆ Load YAML", file_types=[".yaml", ".yml", ".json"], file_count="single",
+                                     type="filepath", elem_id="upload", scale=1)
         out.add("metrics", gr.HTML(init["metrics"], elem_id="metrics"))
         out.add("status", gr.HTML(init["status"], elem_id="status"))
 
@@ -253,10 +254,11 @@ def build_app() -> gr.Blocks:
             handler.__doc__ = fn.__doc__
             return handler
 
-        def on(trigger: Callable[..., Any], handler: Callable[..., Any], inputs: list[Any], **extra: Any) -> None:
-            """Wire ``handler`` (numbers first) and chain the redraw of the other views."""
+        def on(trigger: Callable[..., Any], handler: Callable[..., Any], inputs: list[Any], own: tuple[Any, ...] = (),
+               **extra: Any) -> None:
+            """Wire ``handler`` (numbers first, with its ``own`` outputs) and chain the redraw of the other views."""
             extra = {"show_progress": "hidden", **extra}
-            trigger(handler, inputs, outputs=fast, **edit_queue, **extra).then(
+            trigger(handler, inputs, outputs=[*fast, *own], **edit_queue, **extra).then(
                 out.flush, [out.pending], slow, show_progress="hidden", **redraw_queue)
 
         def edit(trigger: Callable[..., Any], fn: Callable[..., dict[str, Any]], inputs: list[Any],
@@ -272,15 +274,16 @@ def build_app() -> gr.Blocks:
 
         def on_upload(path: str | None, spec: str, hist: History | None, kept: str, request: gr.Request,
                       progress: gr.Progress = gr.Progress()) -> dict:
-            return out.split(gate.run(session_key(request), cb.on_upload, [path, spec, hist, kept],
-                                      slots([upload, spec_yaml, history, draft]), progress=gradio_progress(progress)))
+            result = gate.run(session_key(request), cb.on_upload, [path, spec, hist, kept],
+                              slots([upload, spec_yaml, history, draft]), progress=gradio_progress(progress))
+            return {**out.split(result), upload: result.get("upload", gr.skip())}
 
         def on_select_row(spec: str, evt: gr.SelectData, request: gr.Request) -> dict:
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
             return out.split(gate.run(session_key(request), cb.on_select_row, [int(row), spec], {"spec_yaml": 1}))
 
         on(preset.input, on_load_preset, [preset, spec_yaml, history, draft], show_progress="minimal")
-        on(upload.upload, on_upload, [upload, spec_yaml, history, draft], show_progress="minimal")
+        on(upload.upload, on_upload, [upload, spec_yaml, history, draft], own=(upload,), show_progress="minimal")
         edit(empty_btn.click, cb.on_new_empty, [spec_yaml, history, draft])
         edit(undo_btn.click, cb.on_undo, edit_in)
         edit(redo_btn.click, cb.on_redo, edit_in)
@@ -300,7 +303,7 @@ def build_app() -> gr.Blocks:
         edit(remove_stage_btn.click, cb.on_remove_stage, edit_in)
         edit(editor.change, cb.on_editor_change, [editor, spec_yaml, history, picker], trigger_mode="always_last")
         edit(restore_btn.click, cb.on_restore_draft, [draft])
-    demo.output_names = tuple(out.by_name)  # read by the tests
+    demo.output_names = (*out.by_name, "upload")  # read by the tests
     return demo
 
 
@@ -334,9 +337,10 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the explorer (blocking) on ``host:port``; 127.0.0.1 unless asked otherwise."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
-    start_analysis_workers()  # they start while the page is built (its first count is theirs)
+    pool = AnalysisPool()  # its workers import torch while the first page is built and counted here
     try:
         demo = build_app()
+        install_analysis_pool(pool)
         demo.queue(default_concurrency_limit=2)
         # Gradio's run history would copy every event's values (plots, tables) into the browser's
         # localStorage: it grows with each edit and slows every later one; the explorer has undo/redo
@@ -356,4 +360,5 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
             quiet=False,
         )
     finally:
-        stop_analysis_workers()
+        install_analysis_pool(None)
+        pool.close()

@@ -402,7 +402,7 @@ def on_mutate(
         if not 1 <= ref.stage <= len(spec.stages):
             where = "the stem" if ref.stage == 0 else "the head"
             raise SpecError(f"{MUTATIONS[name].label}: {where} has no mutations; select a block inside a stage")
-        block = ref.block if MUTATIONS[name].scope == "block" else None
+        block = ref.block if MUTATIONS[name].scope == "block" or name in ("deeper", "shallower") else None
         return Edited(apply_mutation(spec, name, ref.stage, block), ref, describe(name, ref.stage, block))
 
     return _edit(spec_yaml, history, draft, change)

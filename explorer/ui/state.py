@@ -18,7 +18,8 @@ from typing import Any
 from ..design import load_design
 from ..edit import BlockRef, get_entry
 from ..history import History
-from ..spec import ArchitectureSpec, SpecError, parse_spec_text
+from ..spec import ArchitectureSpec, SpecError
+from ..spec_yaml import parse_spec_text
 
 __all__ = ["design_from_text", "ensure_history", "load_state", "remember", "selected_ref", "session_key"]
 

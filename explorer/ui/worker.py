@@ -17,9 +17,9 @@ session's designs is warm for its next edit), else the one used most recently. W
 are remembered here by design (``REMEMBERED_MAX``), so the "before" numbers of an edit, and
 any tab asking for the current design again, are not counted twice.
 
-The app starts the pool (``start``, from ``explorer.ui.app.launch``); ``analyze_bounded`` is
-the UI's one way to count a design. Without a started pool (tests, notebooks) it counts in
-this process, unbounded. ``session_affinity`` (a context manager) names the session whose
+The app starts the pool (``explorer.ui.app.launch``: the workers start while the first page is
+counted here, then ``install``); ``analyze_bounded`` is the UI's one way to count a design.
+Without a pool (tests, notebooks) it counts in this process, unbounded. ``session_affinity`` (a context manager) names the session whose
 edit is running, for the affinity.
 """
 
@@ -48,6 +48,7 @@ __all__ = [
     "WORKER_MEMORY_BYTES",
     "AnalysisPool",
     "analyze_bounded",
+    "install",
     "memory_message",
     "running_pool",
     "session_affinity",
@@ -287,27 +288,28 @@ _RESULTS: OrderedDict[str, Analysis] = OrderedDict()
 _RESULTS_LOCK = threading.Lock()
 
 
-def start(processes: int = WORKERS, timeout_s: float = ANALYSIS_TIMEOUT_S,
-          memory_bytes: int | None = WORKER_MEMORY_BYTES, target: Target = analyze) -> AnalysisPool:
-    """Start the worker pool ``analyze_bounded`` uses (a running one is stopped first)."""
+def install(pool: AnalysisPool | None) -> None:
+    """Make ``pool`` the one ``analyze_bounded`` uses (``None``: count in this process); the old one is stopped."""
     global _POOL
-    pool = AnalysisPool(processes, timeout_s, memory_bytes, target)
     with _POOL_LOCK:
         old, _POOL = _POOL, pool
-    if old is not None:
+    if old is not None and old is not pool:
         old.close()
+
+
+def start(processes: int = WORKERS, timeout_s: float = ANALYSIS_TIMEOUT_S,
+          memory_bytes: int | None = WORKER_MEMORY_BYTES, target: Target = analyze) -> AnalysisPool:
+    """Start a worker pool and install it; remembered results are dropped (another target counts differently)."""
+    pool = AnalysisPool(processes, timeout_s, memory_bytes, target)
+    install(pool)
     with _RESULTS_LOCK:
-        _RESULTS.clear()  # another target counts differently
+        _RESULTS.clear()
     return pool
 
 
 def stop() -> None:
     """Stop the pool; ``analyze_bounded`` counts in this process again."""
-    global _POOL
-    with _POOL_LOCK:
-        old, _POOL = _POOL, None
-    if old is not None:
-        old.close()
+    install(None)
     with _RESULTS_LOCK:
         _RESULTS.clear()
 
