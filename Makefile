@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # every benchmark writes its own section of benchmarks/RESULTS.md (a missing script is skipped)
-BENCHMARKS := analysis_speed ui_latency ui_load latency_table predictor_accuracy proxies train_speed fuzz_specs
+BENCHMARKS := analysis_speed ui_latency ui_load latency_table predictor_accuracy proxies train_speed fuzz_specs search_speed
 
 bench: $(STAMP)
 	@for b in $(BENCHMARKS); do \

@@ -266,8 +266,10 @@ MUTATIONS: dict[str, Mutation] = {
     for m in (
         Mutation("wider", "Wider", "stage", "every width in the stage × 1.25"),
         Mutation("narrower", "Narrower", "stage", "every width in the stage × 0.8"),
-        Mutation("deeper", "Deeper", "stage", "one block more: a stride-1 copy of the stage's last width-keeping block"),
-        Mutation("shallower", "Shallower", "stage", "one block less: the stage's last stride-1, width-keeping block"),
+        Mutation("deeper", "Deeper", "stage", "one block more: a stride-1 copy of the selected (or last "
+                 "width-keeping) block"),
+        Mutation("shallower", "Shallower", "stage", "one block less: the selected (or last stride-1, "
+                 "width-keeping) block"),
         Mutation("kernel_up", "Kernel +", "block", "kernel 3 -> 5 -> 7"),
         Mutation("kernel_down", "Kernel −", "block", "kernel 7 -> 5 -> 3"),
         Mutation("expand_up", "Expansion +", "block", "inverted-residual expansion + 1"),

@@ -100,15 +100,16 @@ class SearchTables:
                       (pid, proc_start, host, json.dumps(dict(config), default=str), int(search_id)))
         return self.get_search(search_id)
 
-    def record_evaluation(self, search_id: int, seq: int, meta: Mapping[str, Any], result: Mapping[str, Any],
-                          elapsed_s: float) -> int:
+    def record_evaluation(self, search_id: int, seq: int, spec: Any, meta: Mapping[str, Any],
+                          result: Mapping[str, Any], elapsed_s: float) -> int:
         """Commit one evaluation of search ``search_id`` (and the time the search has run); returns its row id.
 
-        ``meta``: ``candidate, kind, spec_yaml, design_key, fidelity_steps, seed`` and what else replays it;
-        ``result``: ``explorer.search.EvalResult`` as a dict.
+        ``spec``: the design (YAML text or an ``ArchitectureSpec``, as ``save_design`` takes it); ``meta``:
+        ``candidate, kind, design_key, fidelity_steps, seed`` and what else replays it; ``result``:
+        ``explorer.search.EvalResult`` as a dict.
         """
-        design_id = self.save_design(str(meta["spec_yaml"]))
-        record = {k: v for k, v in meta.items() if k != "spec_yaml"}
+        design_id = self.save_design(spec)
+        record = dict(meta)
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO candidates (search_id, seq, candidate, kind, design_id, design_key, fidelity_steps, "
@@ -125,7 +126,7 @@ class SearchTables:
             return int(cur.lastrowid)
 
     def search_evaluations(self, search_id: int) -> list[dict[str, Any]]:
-        """Every evaluation of a search in ``seq`` order: its JSON (meta and ``result``) plus ``seq`` and ``design_id``."""
+        """Every evaluation of a search in ``seq`` order: its JSON (meta, ``result``), ``seq`` and ``design_id``."""
         rows = self._query("SELECT seq, design_id, json FROM candidates WHERE search_id = ? ORDER BY seq",
                            (int(search_id),))
         return [{**json.loads(r["json"]), "seq": r["seq"], "design_id": r["design_id"]} for r in rows]

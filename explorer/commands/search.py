@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from ..design import load_design
@@ -50,14 +51,16 @@ _SHAPING = ("spec", "objectives", "objective", "dataset", "input", "train_steps"
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search for designs that trade accuracy against cost, under budgets and rules")
-    p.add_argument("spec", nargs="?", metavar="SPEC", help="the starting design: a preset name or a YAML/JSON spec path")
+    p.add_argument("spec", nargs="?", metavar="SPEC", help="the starting design: a preset name or a spec file")
     p.add_argument("--objectives", default=None, metavar="LIST",
                    help=f"two or three of {', '.join(OBJECTIVES)} (default accuracy,latency)")
     p.add_argument("--objective", default=None, help=argparse.SUPPRESS)  # the old single objective
     task = p.add_argument_group("proxy task (the accuracy objective)")
-    task.add_argument("--dataset", default=None, metavar="D", help=f"digits, shapes or a folder (default {_TASK.dataset})")
+    task.add_argument("--dataset", default=None, metavar="D",
+                      help=f"digits, shapes or a folder (default {_TASK.dataset})")
     task.add_argument("--input", type=int, default=None, metavar="S",
-                      help=f"square input of the proxy training (default {_TASK.input_size}); costs use the design's own")
+                      help=f"square input of the proxy training (default {_TASK.input_size}); "
+                      "costs use the design's own")
     task.add_argument("--train-steps", type=int, default=None, metavar="N",
                       help=f"training steps of the cheapest rung (default {_TASK.steps})")
     task.add_argument("--eta", type=int, default=None, help=f"successive halving: top 1/eta go on, eta× longer "
@@ -69,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rules.add_argument("--max-peak-mib", type=float, default=None, metavar="X", help="peak activation memory budget")
     rules.add_argument("--max-latency", type=float, default=None, metavar="MS", help="latency budget (as measured)")
     rules.add_argument("--antialias", action="store_true", help="require anti-aliased downsampling after the stem")
-    rules.add_argument("--condensers-early", action="store_true", help="require an attention condenser in the first half")
+    rules.add_argument("--condensers-early", action="store_true",
+                       help="require an attention condenser in the first half")
     lat = p.add_argument_group("latency").add_mutually_exclusive_group()
     lat.add_argument("--device", default=None, metavar="PROFILE", help="predict latency on this profile (default host)")
     lat.add_argument("--measure", choices=["local"], default=None, help="measure latency here in ONNX Runtime")
@@ -82,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, default=None, help="tournament size (default 4)")
     p.add_argument("--resume", type=int, default=None, metavar="ID", help="continue stored search ID")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="seed (default 0)")
-    p.add_argument("--db", default=None, metavar="PATH", help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", type=Path, default=None, help="write the best design's YAML here")
     p.set_defaults(func=run)
@@ -117,9 +122,8 @@ def _task(args: argparse.Namespace) -> ProxyTask:
             raise ValueError(f"{flags[key]} {data[key]} is out of range; use {limits[0]} to {limits[1]}")
     try:
         return ProxyTask(**data)
-    except ValueError as exc:  # pydantic's report -> its first message
-        errors = getattr(exc, "errors", lambda: [{"msg": str(exc)}])()
-        raise ValueError(f"proxy task: {str(errors[0]['msg']).removeprefix('Value error, ')}") from None
+    except ValidationError as exc:  # pydantic's report -> its first message
+        raise ValueError(f"proxy task: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}") from None
 
 
 def _latency(args: argparse.Namespace) -> LatencySettings:
@@ -160,8 +164,8 @@ def _print(result: SearchResult, output: Path | None, db: Path) -> None:
     print(f"\n  {'#':>4s}  {'name':24s} {'params M':>9s} {'GMACs':>8s} {'lat. ms':>8s} {'accuracy':>9s} {'steps':>6s}")
     for i in result.pareto:
         c = result.history[i]
-        print(f"  {c.index:4d}  {c.name[:24]:24s} {c.params / 1e6:9.3f} {c.macs / 1e9:8.3f} {_fmt(c.latency_ms, '8.2f'):>8s}"
-              f" {_fmt(c.accuracy, '9.3f'):>9s} {c.fidelity_steps:6d}")
+        print(f"  {c.index:4d}  {c.name[:24]:24s} {c.params / 1e6:9.3f} {c.macs / 1e9:8.3f} "
+              f"{_fmt(c.latency_ms, '8.2f'):>8s} {_fmt(c.accuracy, '9.3f'):>9s} {c.fidelity_steps:6d}")
     print(f"\nbest in {result.objectives[0]}: #{best.index} {best.name} ({best.mutation})"
           + (f"; wrote {output}" if output else ""))
     if result.status == "stopped":
@@ -190,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         def progress(done: int, total: int, message: str) -> None:
             bar.total = total
             bar.update(done - bar.n)
-            bar.set_postfix_str(message[-60:], refresh=False)
+            bar.set_postfix_str("front " + message.rpartition("front ")[2], refresh=False)
 
         if args.resume is not None:
             result = resume_search(store, args.resume, steps=args.steps, budget_minutes=args.budget_minutes,

@@ -17,7 +17,8 @@ from ..store import Store
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("searches", help="list stored design searches (resume one with explorer search --resume ID)")
-    p.add_argument("--db", default=None, metavar="PATH", help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N searches (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)

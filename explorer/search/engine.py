@@ -8,15 +8,18 @@ then it is the winner of a tournament of ``sample`` random members, the winner b
 comes first in the population's NSGA-II order (``explorer.pareto.nsga2_order``: Pareto rank, then the
 larger crowding distance). While no design is feasible (an infeasible start), the parent is the
 least-violating (``violation_amount``, Deb's rule) of ``sample`` recent candidates, so the walk heads
-into the feasible region. A child identical to an earlier candidate is not evaluated again; the step
-draws another.
+into the feasible region. A child identical to an earlier candidate is not evaluated again: the step
+mutates it once more (up to ``WALK`` times; the candidate's ``mutation`` lists them all), and a step that
+finds nothing new gives way to the next step.
 
 **Fidelities** (successive halving, asynchronous as in ASHA, Li et al. 2020): with ``accuracy`` among
 the objectives, every child gets the free signals and rung 0 (``task.steps`` training steps). Rung ``k``
 holds the candidates trained ``steps · ηᵏ`` steps. After every batch, a candidate is promoted to rung
 ``k + 1`` when it is among the top ``⌊n_k / η⌋`` of the ``n_k`` feasible candidates at rung ``k``, ranked
-by NSGA-II order on the objectives with their rung-``k`` accuracy (same fidelity, like against like);
-the highest rung is served first. Promotions are extra work: ``steps`` counts children only.
+by NSGA-II order on the objectives with their rung-``k`` accuracy (same fidelity, like against like),
+and rung ``k + 1`` has fewer than ``⌊n_k / η⌋`` members (so training time stays bounded: about
+``rungs × steps`` training steps per child, however the ranking churns); the highest rung is served
+first. Promotions are extra work: ``steps`` counts children only.
 
 **Across rungs** a candidate's accuracy objective is its highest-rung accuracy. Longer training of the
 same design almost always scores higher, so a candidate seen only at a short rung is judged on a
@@ -45,6 +48,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,8 +69,8 @@ __all__ = [
     "Journal",
     "MemoryJournal",
     "Progress",
+    "ReplayError",
     "SearchConfig",
-    "SearchDiverged",
     "SearchResult",
     "design_key",
     "run_search",
@@ -76,9 +80,10 @@ __all__ = [
 Progress = Callable[[int, int, str], None]
 MAX_STEPS = 100_000
 PROPOSAL_TRIES = 64  # steps a child proposal may take (failed mutations, duplicates) before giving up
+WALK = 8  # mutations one step may chain to reach a design not evaluated yet
 
 
-class SearchDiverged(ValueError):
+class ReplayError(ValueError):
     """A stored search no longer replays (the code or the presets changed since it ran)."""
 
 
@@ -201,11 +206,12 @@ class Journal(Protocol):
 
     def stored(self) -> dict[int, dict[str, Any]]: ...
 
-    def record(self, seq: int, meta: dict[str, Any], result: dict[str, Any], elapsed_s: float) -> None: ...
+    def record(self, seq: int, meta: dict[str, Any], result: dict[str, Any], elapsed_s: float,
+               spec: ArchitectureSpec) -> None: ...
 
     def cached_latency(self, design: str, settings: dict[str, Any]) -> float | None: ...
 
-    def save_latency(self, spec_yaml: str, design: str, measurement: dict[str, Any]) -> None: ...
+    def save_latency(self, spec: ArchitectureSpec, design: str, measurement: dict[str, Any]) -> None: ...
 
     def finish(self, status: str, error: str | None = None) -> None: ...
 
@@ -224,14 +230,15 @@ class MemoryJournal:
     def stored(self) -> dict[int, dict[str, Any]]:
         return dict(self.records)
 
-    def record(self, seq: int, meta: dict[str, Any], result: dict[str, Any], elapsed_s: float) -> None:
+    def record(self, seq: int, meta: dict[str, Any], result: dict[str, Any], elapsed_s: float,
+               spec: ArchitectureSpec) -> None:
         self.records[seq] = {**meta, "result": result}
         self.prior_seconds = elapsed_s
 
     def cached_latency(self, design: str, settings: dict[str, Any]) -> float | None:
         return self.latency.get(json.dumps([design, settings], sort_keys=True))
 
-    def save_latency(self, spec_yaml: str, design: str, measurement: dict[str, Any]) -> None:
+    def save_latency(self, spec: ArchitectureSpec, design: str, measurement: dict[str, Any]) -> None:
         settings = {k: measurement[k] for k in SETTINGS_KEYS}
         self.latency[json.dumps([design, settings], sort_keys=True)] = float(measurement["median_ms"])
 
@@ -251,9 +258,12 @@ class _Entry:
     parent: int | None
     mutation: str
     spec: ArchitectureSpec
-    spec_yaml: str
     key: str
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @cached_property
+    def spec_yaml(self) -> str:  # written when asked for (the result, the store): YAML is slow to emit
+        return dump_spec(self.spec)
 
     @property
     def evaluated(self) -> bool:
@@ -310,7 +320,7 @@ class _Engine:
         if index:  # children are named after the start: attendnext-17
             base_name = self.entries[0].spec.name
             spec = spec.model_copy(update={"name": f"{base_name[: MAX_NAME_CHARS - 8]}-{index}"})
-        entry = _Entry(index, step, parent, mutation, spec, dump_spec(spec), design_key(spec))
+        entry = _Entry(index, step, parent, mutation, spec, design_key(spec))
         self.entries.append(entry)
         self.keys[entry.key] = index
         return entry
@@ -326,15 +336,15 @@ class _Engine:
             order = nsga2_order([self._values(self.entries[i]) for i in members], self.maximise)
             position = {members[i]: pos for pos, i in enumerate(order)}
             return self.entries[min(contenders, key=lambda i: position[i])]
-        recent = [e for e in self.entries if e.evaluated][-self.cfg.population:]
-        contenders = rng.sample(recent, min(self.cfg.sample, len(recent)))
+        recent = [e.index for e in self.entries if e.evaluated][-self.cfg.population:]
+        walkers = [self.entries[i] for i in rng.sample(recent, min(self.cfg.sample, len(recent)))]
 
         def amount(e: _Entry) -> float:
             r = e.results[0]
             return violation_amount(r["params"], r["macs"], r["peak_activation_bytes"], r["latency_ms"],
                                     r["reasons"], self.cfg.constraints)
 
-        return min(contenders, key=lambda e: (amount(e), e.index))
+        return min(walkers, key=lambda e: (amount(e), e.index))
 
     def _propose(self) -> _Entry | None:
         """A new child (not yet evaluated), or None when ``PROPOSAL_TRIES`` steps found none."""
@@ -342,14 +352,17 @@ class _Engine:
             self.step += 1
             rng = random.Random(f"{self.cfg.seed}:{self.step}")
             parent = self._parent(rng)
-            try:
-                mutation = random_mutation(parent.spec, rng)
-            except SpecError:
-                continue
-            if design_key(mutation.spec) in self.keys:
-                continue  # evaluated (or about to be) already
-            self.children += 1
-            return self._new_entry(mutation.spec, self.step, parent.index, mutation.description)
+            spec, done = parent.spec, []
+            for _ in range(WALK):  # a known design: walk on from it (in the same step's generator)
+                try:
+                    mutation = random_mutation(spec, rng)
+                except SpecError:
+                    break
+                spec = mutation.spec
+                done.append(mutation.description)
+                if design_key(spec) not in self.keys:
+                    self.children += 1
+                    return self._new_entry(spec, self.step, parent.index, " + ".join(done))
         return None
 
     def _promotions(self, limit: int) -> list[tuple[_Entry, int]]:
@@ -359,8 +372,8 @@ class _Engine:
         for k in reversed(range(len(self.rungs) - 1)):
             members = [e for e in self.entries if k in e.results and e.results[k]["feasible"]]
             quota = len(members) // eta
-            if not quota:
-                continue
+            if len(self.promoted[k]) >= quota:
+                continue  # rung k + 1 holds at most ⌊n_k / η⌋: the ranking may change, the budget does not
             order = nsga2_order([self._values(e, k) for e in members], self.maximise)
             for i in order[:quota]:
                 entry = members[i]
@@ -370,6 +383,8 @@ class _Engine:
                 out.append((entry, k + 1))
                 if len(out) >= limit:
                     return out
+                if len(self.promoted[k]) >= quota:
+                    break
         return out
 
     def _next_batch(self) -> list[tuple[_Entry, int]]:
@@ -392,12 +407,12 @@ class _Engine:
                                  peak_activation_bytes=first["peak_activation_bytes"], latency_ms=first["latency_ms"])
         elif self.latency is not None and self.latency.measured:
             latency_ms = self.journal.cached_latency(entry.key, self.latency.cache_key())
-        return EvalJob(seq=seq, spec_yaml=entry.spec_yaml, fidelity_steps=self.rungs[rung],
+        return EvalJob(seq=seq, spec=entry.spec.to_dict(), fidelity_steps=self.rungs[rung],
                        constraints=self.cfg.constraints, latency=self.latency, latency_ms=latency_ms, known=known,
                        task=self.cfg.task, train_seed=self.cfg.seed, full=entry.index == 0).model_dump()
 
     def _meta(self, entry: _Entry, rung: int) -> dict[str, Any]:
-        return {"candidate": entry.index, "rung": rung, "design_key": entry.key, "spec_yaml": entry.spec_yaml,
+        return {"candidate": entry.index, "rung": rung, "design_key": entry.key,
                 "kind": "start" if entry.index == 0 else ("promotion" if rung else "child"), "step": entry.step,
                 "parent": entry.parent, "mutation": entry.mutation, "fidelity_steps": self.rungs[rung],
                 "seed": self.cfg.seed}
@@ -413,7 +428,7 @@ class _Engine:
             stored = self.stored.get(seq)
             if stored is not None:
                 if stored["design_key"] != entry.key or stored["rung"] != rung:
-                    raise SearchDiverged(
+                    raise ReplayError(
                         f"evaluation {seq} of the stored search is not the one the search makes now (the code, the "
                         "presets or the settings changed since it ran); start a new search instead of resuming")
                 results[seq] = stored["result"]
@@ -423,9 +438,9 @@ class _Engine:
         if todo:
             for i, result in self.executor.run([job for *_, job in todo]):
                 seq, entry, rung, _ = todo[i]
-                self.journal.record(seq, self._meta(entry, rung), result, self.spent())
+                self.journal.record(seq, self._meta(entry, rung), result, self.spent(), entry.spec)
                 if result.get("latency_measurement"):
-                    self.journal.save_latency(entry.spec_yaml, entry.key, result["latency_measurement"])
+                    self.journal.save_latency(entry.spec, entry.key, result["latency_measurement"])
                 results[seq] = result
         for (entry, rung), seq in zip(items, seqs, strict=True):
             self._apply(entry, rung, results[seq])
@@ -512,7 +527,7 @@ def run_search(config: SearchConfig, *, token: str = "", executor: Executor | No
     """Run (or, with a journal holding results, resume) the search ``config`` describes.
 
     Raises ``ValueError`` when no evaluated design meets the constraints (the journal keeps them all),
-    ``SearchDiverged`` when a stored search does not replay.
+    ``ReplayError`` when a stored search does not replay.
     """
     journal = journal if journal is not None else MemoryJournal()
     engine = _Engine(config, token, executor or InProcessExecutor(), journal, progress, cancel)

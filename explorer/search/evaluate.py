@@ -1,6 +1,6 @@
 """One candidate's evaluation as a pure function of plain data: ``evaluate_candidate(job) -> result``.
 
-A job (:class:`EvalJob`, or its ``model_dump()``) names a design (its YAML), a fidelity (training
+A job (:class:`EvalJob`, or its ``model_dump()``) names a design (its mapping), a fidelity (training
 steps; 0 = the free signals only), the constraints, the latency settings and the proxy task. The
 function reads nothing else and writes nothing: no store, no globals but caches, so that an executor
 may run it here, in another process or on another machine (a Ray worker) and get the same answer.
@@ -56,7 +56,7 @@ class EvalJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seq: int = Field(ge=0, description="the evaluation's number in its search")
-    spec_yaml: str
+    spec: dict[str, Any] = Field(description="the design as a mapping (``ArchitectureSpec.to_dict()``)")
     fidelity_steps: int = Field(0, ge=0, description="proxy-training steps; 0: the free signals only")
     constraints: Constraints = Field(default_factory=Constraints)
     latency: LatencySettings | None = Field(None, description="None: latency is neither objective nor budget")
@@ -111,7 +111,8 @@ def _latency(spec: ArchitectureSpec, settings: LatencySettings) -> tuple[float, 
 
         stats = measure_remote(str(settings.url), settings.token, onnx_bytes(spec), runs=settings.runs,
                                warmup=settings.warmup, threads=settings.threads)
-    return float(stats["median_ms"]), {**stats, **settings.cache_key()}
+    facts = stats.get("device")  # the agent's device facts; the cache key names the place instead
+    return float(stats["median_ms"]), {**stats, "device_facts": facts, **settings.cache_key()}
 
 
 def _accuracy(spec: ArchitectureSpec, job: EvalJob) -> tuple[float | None, str | None]:
@@ -136,7 +137,7 @@ def evaluate_candidate(job: EvalJob | Mapping[str, Any]) -> dict[str, Any]:
     job = job if isinstance(job, EvalJob) else EvalJob.model_validate(job)
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
-    spec = load_design(job.spec_yaml)
+    spec = load_design(job.spec)
     latency_ms, measurement = job.latency_ms, None
     if job.known is not None:
         params, macs, peak = job.known.params, job.known.macs, job.known.peak_activation_bytes

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..spec import ArchitectureSpec
 from ..store import Store
 from .engine import SearchConfig
 from .task import SETTINGS_KEYS
@@ -47,15 +48,16 @@ class StoreJournal:
         assert self.search_id is not None
         return {int(r["seq"]): r for r in self.store.search_evaluations(self.search_id)}
 
-    def record(self, seq: int, meta: dict[str, Any], result: dict[str, Any], elapsed_s: float) -> None:
+    def record(self, seq: int, meta: dict[str, Any], result: dict[str, Any], elapsed_s: float,
+               spec: ArchitectureSpec) -> None:
         assert self.search_id is not None
-        self.store.record_evaluation(self.search_id, seq, meta, result, elapsed_s)
+        self.store.record_evaluation(self.search_id, seq, spec, meta, result, elapsed_s)
 
     def cached_latency(self, design: str, settings: dict[str, Any]) -> float | None:
         return self.store.find_latency(design, settings)
 
-    def save_latency(self, spec_yaml: str, design: str, measurement: dict[str, Any]) -> None:
-        design_id = self.store.save_design(spec_yaml)
+    def save_latency(self, spec: ArchitectureSpec, design: str, measurement: dict[str, Any]) -> None:
+        design_id = self.store.save_design(spec)
         settings = {k: measurement[k] for k in SETTINGS_KEYS}
         extra = {k: v for k, v in measurement.items() if k not in ("median_ms", "p90_ms", "cv")}
         self.store.save_latency(design_id, str(settings["backend"]), str(settings["device"]),
