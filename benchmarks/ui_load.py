@@ -104,14 +104,19 @@ def cpu_seconds(pid: int | None) -> float:
     return total
 
 
-def _endpoints(client: Any) -> dict[str, str]:
-    """``/on_mutate_<name>`` -> the ``/flush_*`` endpoint chained after it (the next one in the API listing)."""
+def _endpoints(client: Any) -> dict[str, tuple[str, str]]:
+    """Mutation name -> (its endpoint, the ``/flush_*`` endpoint chained after it: the next one in the API listing).
+
+    The endpoint is ``/on_mutate_<name>`` (``/mutate_<name>`` in versions before the UI split, so that
+    an older checkout served with ``--url`` can be measured the same way).
+    """
     names = list(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     chained = {}
     for i, name in enumerate(names[:-1]):
-        if name.startswith("/on_mutate_") and names[i + 1].startswith("/flush"):
-            chained[name] = names[i + 1]
-    missing = [n for n in EDIT_CYCLE if f"/on_mutate_{n}" not in chained]
+        for mutation in EDIT_CYCLE:
+            if name in (f"/on_mutate_{mutation}", f"/mutate_{mutation}") and names[i + 1].startswith("/flush"):
+                chained[mutation] = (name, names[i + 1])
+    missing = [n for n in (*EDIT_CYCLE, "kernel_down") if n not in chained]
     if missing:
         raise SystemExit(f"the app has no mutation endpoints for {missing}; is this the explorer's UI?")
     return chained
@@ -123,7 +128,7 @@ def _refused(reply: Any) -> bool:
     return any(isinstance(v, str) and "✗" in v for v in values)
 
 
-def _session(client: Any, chained: dict[str, str], index: int, n: int, interval: float, start: float,
+def _session(client: Any, chained: dict[str, tuple[str, str]], index: int, n: int, interval: float, start: float,
              stop: float, run: Run, lock: threading.Lock) -> None:
     block = BLOCKS[index % len(BLOCKS)]
     k = index
@@ -134,13 +139,13 @@ def _session(client: Any, chained: dict[str, str], index: int, n: int, interval:
         now = time.monotonic()
         if next_at > now:
             time.sleep(next_at - now)
-        api = f"/on_mutate_{EDIT_CYCLE[k % len(EDIT_CYCLE)]}"
+        api, flush = chained[EDIT_CYCLE[k % len(EDIT_CYCLE)]]
         k += 1
         t0 = time.perf_counter()
         try:
             reply = client.predict(block, api_name=api)
             t1 = time.perf_counter()
-            client.predict(api_name=chained[api])
+            client.predict(api_name=flush)
             t2 = time.perf_counter()
         except Exception as exc:  # noqa: BLE001 - a failed request is counted and reported, never hidden
             with lock:
@@ -165,7 +170,7 @@ def run_scenario(url: str, label: str, sessions: int, interval: float, duration:
     clients = [Client(url, verbose=False, download_files=False, ssl_verify=not plain) for _ in range(sessions)]
     chained = _endpoints(clients[0])
     for i, c in enumerate(clients):  # a first edit per session, not counted: its state and API info exist
-        c.predict(BLOCKS[i % len(BLOCKS)], api_name="/on_mutate_kernel_down")
+        c.predict(BLOCKS[i % len(BLOCKS)], api_name=chained["kernel_down"][0])
     run = Run(label, sessions, interval)
     lock = threading.Lock()
     load0 = os.getloadavg()[0]
@@ -231,6 +236,7 @@ def main() -> None:
                         help="seconds per step of the sustainable-rate search (default 20)")
     parser.add_argument("--search-steps", type=int, default=3, help="bisection steps (default 3; 0 skips)")
     parser.add_argument("--url", help="an explorer UI already running (default: start one on a free port)")
+    parser.add_argument("--server-pid", type=int, help="with --url: the server's process id, for its CPU time")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
     args = parser.parse_args()
     if args.sessions < 1 or args.duration <= 0:
@@ -248,7 +254,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/"
     load_start = os.getloadavg()
     try:
-        pid = proc.pid if proc is not None else None
+        pid = proc.pid if proc is not None else args.server_pid
         runs = [
             run_scenario(url, "1 session hammering", 1, 0.0, args.duration, pid),
             run_scenario(url, f"{args.sessions} sessions every 2 s", args.sessions, 2.0, args.duration, pid),

@@ -19,8 +19,8 @@ any tab asking for the current design again, are not counted twice.
 
 The app starts the pool (``explorer.ui.app.launch``: the workers start while the first page is
 counted here, then ``install``); ``analyze_bounded`` is the UI's one way to count a design.
-Without a pool (tests, notebooks) it counts in this process, unbounded. ``session_affinity`` (a context manager) names the session whose
-edit is running, for the affinity.
+Without a pool (tests, notebooks) it counts in this process, unbounded. ``session_affinity`` (a
+context manager) names the session whose edit is running, for the affinity.
 """
 
 from __future__ import annotations
