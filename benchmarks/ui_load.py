@@ -276,11 +276,16 @@ def main() -> None:
     verdict = "meets" if goal.p(95) <= P95_GOAL_MS and not goal.errors else "MISSES"
     sustained = (f"**{best.rate:.1f} edits/s** ({best.label}: p95 {best.p(95):.0f} ms)" if best is not None
                  else f"none of the rates tried kept p95 ≤ {P95_GOAL_MS:.0f} ms")
-    busy = max(load_start[0], load_end[0], *(r.load[1] for r in runs))
+    before = load_start[0]
+    peak = max(load_end[0], *(r.load[1] for r in [*runs, *tried]))
     cores = os.cpu_count() or 1
-    note = (f"The machine was busy (1-minute load up to {busy:.2f} on {cores} cores, other processes included): "
-            "these numbers are pessimistic." if busy > 0.5 * cores else
-            f"The machine was otherwise quiet (1-minute load up to {busy:.2f} on {cores} cores).")
+    note = (f"1-minute load average before the run {before:.2f} (other processes), up to {peak:.2f} during it (this "
+            f"benchmark's server and clients included) on {cores} cores"
+            + (": the machine was busy, so these numbers are pessimistic." if before > 0.5 * cores else "."))
+    hammer = runs[2]
+    capacity = (f" At {hammer.cpu_ms_per_edit:.0f} ms of server CPU per edit (20 sessions hammering), one core "
+                f"serves about {1000 / hammer.cpu_ms_per_edit:.1f} edits/s: the server's Python process (one GIL; "
+                "the counts run in its worker processes) is the bound." if hammer.cpu_ms_per_edit > 0 else "")
     errors = sorted({e for r in [*runs, *tried] for e in r.errors})
     body = (
         f"{args.sessions} sessions of `gradio_client` against `explorer ui` on 127.0.0.1 (server and clients on "
@@ -291,13 +296,13 @@ def main() -> None:
         "of the benchmark's own process (the clients, on the same cores).\n\n"
         f"{table}\n\n"
         f"Goal (issue 10): {goal.label}, p95 of edit → numbers ≤ {P95_GOAL_MS:.0f} ms: {verdict} "
-        f"({goal.p(95):.0f} ms). Sustained with p95 ≤ {P95_GOAL_MS:.0f} ms: {sustained}.\n\n{note}\n"
+        f"({goal.p(95):.0f} ms). Sustained with p95 ≤ {P95_GOAL_MS:.0f} ms: {sustained}.{capacity}\n\n{note}\n"
         "Refused edits (the app's own error box, such as kernel up at the largest kernel) are timed like the "
         "others; errors are failed requests"
         + (f": {'; '.join(errors[:5])}.\n" if errors else " (none).\n")
     )
     print(table)
-    print(f"goal: {verdict}; sustained: {sustained}; {note}")
+    print(f"goal: {verdict}; sustained: {sustained};{capacity} {note}")
     if args.url is None and not args.no_write:
         write_section("ui_load", "UI under load: concurrent sessions (`python benchmarks/ui_load.py`)", body)
 
