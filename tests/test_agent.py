@@ -24,18 +24,13 @@ from explorer.design import load_preset, retarget
 from explorer.export import onnx_bytes
 from explorer.latency.agent import MAX_WORKERS, check_model, clean_error
 from explorer.latency.client import RemoteError, health, measure_remote
+from explorer.ui.browser_tools import free_port, stop_process
 
 AGENT = Path(__file__).resolve().parents[1] / "explorer" / "latency" / "agent.py"
 TOKEN = "s3cret-token"
 MiB = 2**20
 Agent = tuple[str, Path]  # url, log
 Strict = tuple[str, Path, subprocess.Popen]  # url, log, process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_agent(log: Path, *options: str, nofile: int | None = None) -> tuple[subprocess.Popen, str]:
@@ -62,12 +57,7 @@ def start_agent(log: Path, *options: str, nofile: int | None = None) -> tuple[su
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ wheels). The project's client measures through it, so nothing newer slips into `
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from explorer.design import load_preset, retarget
 from explorer.export import onnx_bytes
 from explorer.latency.client import RemoteError, health, measure_remote
+from explorer.ui.browser_tools import free_port, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -58,9 +58,7 @@ def board_agent(board_python: str, tmp_path_factory: pytest.TempPathFactory) -> 
     """``agent.py`` copied alone into an empty folder and run by the board venv's Python."""
     folder = tmp_path_factory.mktemp("agent-alone")
     shutil.copy(AGENT, folder / "agent.py")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     log = folder / "agent.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([board_python, "agent.py", "--token", TOKEN, "--port", str(port),
@@ -77,12 +75,7 @@ def board_agent(board_python: str, tmp_path_factory: pytest.TempPathFactory) -> 
                 time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def test_the_venv_has_exactly_the_board_versions(board_python: str) -> None:

@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["find_chromium", "free_port", "serve_subprocess"]
+__all__ = ["find_chromium", "free_port", "serve_subprocess", "stop_process"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -64,3 +64,13 @@ def serve_subprocess(port: int, host: str = "127.0.0.1", timeout_s: float = 180.
             time.sleep(0.5)
     proc.terminate()
     raise RuntimeError(f"explorer ui did not answer on {url} within {timeout_s:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Ask a child process to stop (SIGTERM); kill it if it has not ended within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)

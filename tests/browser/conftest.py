@@ -10,14 +10,13 @@ reason shown, except when ``REQUIRE_BROWSER=1`` (as in CI), where that is a fail
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from explorer.ui.browser_tools import find_chromium, free_port, serve_subprocess
+from explorer.ui.browser_tools import find_chromium, free_port, serve_subprocess, stop_process
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -57,12 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc, timeout_s=15)
 
 
 @pytest.fixture(scope="session")
