@@ -26,9 +26,15 @@ __all__ = [
 MAX_CHANNELS = 4096
 
 
+#: the largest kernel a block takes; every odd size from 1 to this is allowed
+MAX_KERNEL = 11
+#: the allowed kernel sizes in words, as every even-kernel message lists them: "1, 3, 5, 7, 9 or 11"
+KERNEL_CHOICES = ", ".join(str(k) for k in range(1, MAX_KERNEL - 1, 2)) + f" or {MAX_KERNEL}"
+
+
 def _odd_kernel(k: int) -> int:
     if k % 2 == 0:
-        raise ValueError(f"kernel {k} is even; use 1, 3, 5 or 7")
+        raise ValueError(f"kernel {k} is even; use {KERNEL_CHOICES}")
     return k
 
 
@@ -36,7 +42,7 @@ Channels = Annotated[
     int, Field(ge=1, le=MAX_CHANNELS, description=f"output channels (1 to {MAX_CHANNELS})")
 ]
 Kernel = Annotated[
-    int, Field(ge=1, le=11, description="kernel size (odd, 1 to 11)"), AfterValidator(_odd_kernel)
+    int, Field(ge=1, le=MAX_KERNEL, description=f"kernel size (odd, 1 to {MAX_KERNEL})"), AfterValidator(_odd_kernel)
 ]
 Stride = Annotated[int, Field(ge=1, le=2, description="stride (1 keeps the resolution, 2 halves it)")]
 Groups = Annotated[

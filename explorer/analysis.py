@@ -5,7 +5,10 @@ linear layers and matmuls, plus its conventions for norms, pooling and upsamplin
 to the network **as deployed**: eval mode, re-parameterisable blocks folded.
 
 Instant: a network is a sequence of units (``expand_units``), and every unit is counted on its
-own, at its input shape, with the result cached by (unit config, input shape). The network's
+own, at its input shape, with the result cached by (unit config, input shape). A unit is counted
+on the meta device with fvcore's conventions (``explorer.unit_count``: shapes only, a few
+milliseconds); a unit calling a torch function that counter does not know is traced by fvcore on
+real tensors instead (``count_unit_reference``, the reference the tests compare against). The network's
 totals are sums over units, equal to a fresh whole-model fvcore count (the tests check this
 for every preset). After an edit of one block only the units whose config or input shape
 changed are counted again.
@@ -16,6 +19,11 @@ Definitions (batch 1, fp32):
   op the unit's input (held, conservatively, until the unit ends), the op's input and output.
 - ``peak_activation_bytes``: the largest unit peak: a sequential schedule frees a unit's
   input once the next unit starts.
+- ``weight_bytes``, ``bytes_read``, ``bytes_written`` of a unit (fp32, 4 bytes per element): its
+  memory traffic per inference, per kernel of its deployed forward (``explorer.traffic``: every
+  kernel reads its inputs and writes its result once; views move nothing; a BatchNorm or an
+  activation right after a convolution is fused into it). ``bytes_read`` = weights read +
+  activations read. At int8 every element is 1 byte: ``bytes_read_int8 = bytes_read / 4``.
 - ``uncounted_macs``: attention products computed by ``scaled_dot_product_attention``,
   which fvcore does not count; reported beside ``macs`` so nothing is hidden.
 """
@@ -34,8 +42,11 @@ from pydantic import BaseModel
 
 from .build import build_unit, reparameterize
 from .spec import ArchitectureSpec, UnitAddress, config_from_json, expand_units
+from .traffic import unit_traffic
+from .unit_count import UnsupportedOpError, count_on_meta
 
-__all__ = ["Analysis", "BlockRow", "Progress", "UnitCount", "analyze", "clear_cache", "count_unit"]
+__all__ = ["Analysis", "BlockRow", "Progress", "UnitCount", "analyze", "clear_cache", "count_unit",
+           "count_unit_reference"]
 
 BYTES_FP32 = 4
 
@@ -74,6 +85,17 @@ class BlockRow(BaseModel):
     uncounted_macs: int
     activation_bytes: int
     peak_bytes: int
+    weight_bytes: int = 0  # fp32 bytes of weights read (memory traffic: see the module docstring)
+    bytes_read: int = 0  # fp32 bytes read per inference: weights + activations
+    bytes_written: int = 0  # fp32 bytes of activations written per inference
+
+    @property
+    def bytes_read_int8(self) -> int:
+        return self.bytes_read // BYTES_FP32
+
+    @property
+    def bytes_written_int8(self) -> int:
+        return self.bytes_written // BYTES_FP32
 
 
 class Analysis(BaseModel):
@@ -89,6 +111,8 @@ class Analysis(BaseModel):
     size_fp32_bytes: int
     size_int8_bytes: int
     blocks: list[BlockRow]
+    bytes_read: int = 0  # fp32 memory traffic per inference, summed over units
+    bytes_written: int = 0
 
     @property
     def gmacs(self) -> float:
@@ -105,8 +129,12 @@ class Analysis(BaseModel):
             "size_fp32_bytes": self.size_fp32_bytes,
             "size_int8_bytes": self.size_int8_bytes,
             "uncounted_macs": self.uncounted_macs,
+            "bytes_read": self.bytes_read,
+            "bytes_written": self.bytes_written,
             "blocks": [
-                {"name": b.name, "type": b.type, "out_shape": list(b.out_shape), "params": b.params, "macs": b.macs}
+                {"name": b.name, "type": b.type, "out_shape": list(b.out_shape), "params": b.params, "macs": b.macs,
+                 "bytes_read": b.bytes_read, "bytes_written": b.bytes_written,
+                 "bytes_read_int8": b.bytes_read_int8, "bytes_written_int8": b.bytes_written_int8}
                 for b in self.blocks
             ],
         }
@@ -160,8 +188,9 @@ def _peak_bytes(module: nn.Module, x: torch.Tensor) -> int:
     return max(live) * BYTES_FP32
 
 
-@lru_cache(maxsize=8192)
-def _count_unit_cached(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> UnitCount:
+def _count_real(config_json: str, in_shape: tuple[int, ...], num_classes: int
+                ) -> tuple[int, int, tuple[int, ...], int, int, int]:
+    """(params_train, params, out shape, MACs, attention MACs, peak bytes): fvcore on real tensors (the reference)."""
     with torch.random.fork_rng(devices=[]):  # seeded weights, and the caller's random state left as it was
         torch.manual_seed(0)
         module = build_unit(config_from_json(config_json), in_shape[1], num_classes)
@@ -173,6 +202,37 @@ def _count_unit_cached(config_json: str, in_shape: tuple[int, ...], num_classes:
         macs, attention = _split_totals(fvcore_counter(module, x))
         peak = _peak_bytes(module, x)
         out_shape = tuple(module(x).shape)
+    return params_train, params, out_shape, macs, attention, peak
+
+
+def _count_meta(config_json: str, in_shape: tuple[int, ...], num_classes: int
+                ) -> tuple[int, int, tuple[int, ...], int, int, int]:
+    """The same numbers from one pass on the meta device (``explorer.unit_count``); ``UnsupportedOpError`` if unsure."""
+    with torch.device("meta"):
+        module = build_unit(config_from_json(config_json), in_shape[1], num_classes)
+        params_train = sum(p.numel() for p in module.parameters())
+        reparameterize(module)
+    params = sum(p.numel() for p in module.parameters())
+    out_shape, macs, attention, peak = count_on_meta(module, in_shape)
+    return params_train, params, out_shape, macs, attention, peak
+
+
+def count_unit_reference(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> UnitCount:
+    """``count_unit`` by fvcore on real tensors, uncached (what the fast count is tested against)."""
+    return _unit_count(*_count_real(config_json, tuple(in_shape), num_classes))
+
+
+@lru_cache(maxsize=8192)
+def _count_unit_cached(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> UnitCount:
+    try:
+        counts = _count_meta(config_json, in_shape, num_classes)
+    except (UnsupportedOpError, NotImplementedError, RuntimeError):  # an op it does not know: the reference decides
+        counts = _count_real(config_json, in_shape, num_classes)
+    return _unit_count(*counts)
+
+
+def _unit_count(params_train: int, params: int, out_shape: tuple[int, ...], macs: int, attention: int,
+                peak: int) -> UnitCount:
     numel = 1
     for d in out_shape:
         numel *= d
@@ -195,6 +255,7 @@ def count_unit(config_json: str, in_shape: tuple[int, ...], num_classes: int) ->
 def clear_cache() -> None:
     """Forget every cached unit count (for benchmarks of a cold count)."""
     _count_unit_cached.cache_clear()
+    unit_traffic.cache_clear()
 
 
 def analyze(spec: ArchitectureSpec, progress: Progress | None = None) -> Analysis:
@@ -214,6 +275,7 @@ def analyze(spec: ArchitectureSpec, progress: Progress | None = None) -> Analysi
             progress(i / len(units), f"counting {unit.place}")
         c = count_unit(unit.config.model_dump_json(), shape, spec.num_classes)
         params_train += c.params_train
+        traffic = unit_traffic(unit.config.model_dump_json(), shape, spec.num_classes)
         rows.append(
             BlockRow(
                 address=unit.address,
@@ -228,6 +290,9 @@ def analyze(spec: ArchitectureSpec, progress: Progress | None = None) -> Analysi
                 uncounted_macs=c.uncounted_macs,
                 activation_bytes=c.activation_bytes,
                 peak_bytes=c.peak_bytes,
+                weight_bytes=traffic.weights * BYTES_FP32,
+                bytes_read=(traffic.weights + traffic.read) * BYTES_FP32,
+                bytes_written=traffic.written * BYTES_FP32,
             )
         )
         shape = c.out_shape
@@ -245,4 +310,6 @@ def analyze(spec: ArchitectureSpec, progress: Progress | None = None) -> Analysi
         size_fp32_bytes=params * BYTES_FP32,
         size_int8_bytes=params,
         blocks=rows,
+        bytes_read=sum(r.bytes_read for r in rows),
+        bytes_written=sum(r.bytes_written for r in rows),
     )

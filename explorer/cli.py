@@ -21,7 +21,7 @@ __all__ = ["main", "COMMAND_MODULES", "UsageError"]
 #: sub-command modules under explorer/commands, in the order ``--help`` lists them
 COMMAND_MODULES = [
     "presets", "summarize", "ui", "export", "latency", "agent", "calibrate", "search", "searches", "train", "proxies",
-    "runs",
+    "runs", "link", "quantize", "weights", "evaluate", "report",
 ]
 
 

@@ -22,7 +22,7 @@ is read, is ``explorer.spec_yaml.parse_spec_text``. Each block's micro parameter
 against the schemas of a block registry that the caller passes in (``validate_spec(data,
 blocks.get_block)``): the registry derives each schema from a ``torch.nn.Module`` constructor, so
 importing it would import torch. Every message names the place and the fix (``stage 2, block 1:
-kernel 4 is even; use 1, 3, 5 or 7``).
+kernel 4 is even; use 1, 3, 5, 7, 9 or 11``).
 
 Reading a design from any source, with the registry bound and sizes checked on the meta device
 before anything is allocated, is ``explorer.design.load_design``.

@@ -3,7 +3,7 @@
 ``Store(path)`` opens (or creates) the database; ``path=None`` means ``$EXPLORER_DB`` or
 ``./runs/explorer.sqlite``. Tables::
 
-    designs   (id, name, spec_yaml, spec_hash UNIQUE, created_at)
+    designs   (id, name, spec_yaml, spec_hash UNIQUE, created_at, last_used_at, origin)
     analyses  (id, design_id → designs, input_size, params, macs, peak_activation_bytes, json, created_at)
     latency   (id, design_id → designs, backend, device, threads, runs, median_ms, p90_ms, cv, json, created_at)
     proxies   (id, design_id → designs, input_size, dataset, seed, json, created_at)
@@ -75,6 +75,8 @@ __all__ = [
 
 DEFAULT_DB = Path("runs") / "explorer.sqlite"
 RUN_STATUSES = ("running", "finished", "cancelled", "interrupted", "failed")
+#: the longest name a user may give a stored design
+MAX_DESIGN_NAME = 80
 
 def default_db_path() -> Path:
     """``$EXPLORER_DB`` if set, else ``./runs/explorer.sqlite``."""
@@ -133,11 +135,15 @@ def _alive(pid: int | None, proc_start: str | None) -> bool:
 
 @dataclass
 class DesignRow:
+    """A stored design; ``name`` is the one shown (the user may change it), ``spec_yaml`` keeps its own."""
+
     id: int
     name: str
     spec_yaml: str
     spec_hash: str
     created_at: float
+    last_used_at: float | None = None  # when the explorer last showed it (``keep_design``)
+    origin: str | None = None  # how it first came: a preset, a link, an upload, an edit, ...
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -321,6 +327,34 @@ class Store(SearchTables):
 
     def list_designs(self, limit: int = 500) -> list[DesignRow]:
         return [DesignRow(**dict(r)) for r in self._query("SELECT * FROM designs ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def keep_design(self, spec: Any, origin: str = "", name: str | None = None) -> int:
+        """Store a design the explorer showed (deduplicated by hash) and mark it used now; its id.
+
+        ``origin`` (``preset``, ``link``, ``edit`` ...) is kept from the first time only; a name the
+        user gave it is never overwritten.
+        """
+        design_id = self.save_design(spec, name)
+        with self._tx() as c:
+            c.execute("UPDATE designs SET last_used_at = ?, origin = coalesce(origin, ?) WHERE id = ?",
+                      (time.time(), origin[:40] or None, design_id))
+        return design_id
+
+    def rename_design(self, design_id: int, name: str) -> DesignRow:
+        """Give a stored design the name the user chose (1 to 80 printable characters); the row after."""
+        clean = " ".join(str(name or "").split())
+        if not clean or len(clean) > MAX_DESIGN_NAME or not clean.isprintable():
+            raise ValueError(f"a design's name is 1 to {MAX_DESIGN_NAME} printable characters; "
+                             f"got {len(clean)}")
+        self.get_design(design_id)  # no such design: ValueError naming it
+        with self._tx() as c:
+            c.execute("UPDATE designs SET name = ? WHERE id = ?", (clean, int(design_id)))
+        return self.get_design(design_id)
+
+    def recent_designs(self, limit: int = 200) -> list[DesignRow]:
+        """The designs the explorer kept, most recently used first ('My designs')."""
+        sql = "SELECT * FROM designs ORDER BY coalesce(last_used_at, created_at) DESC, id DESC LIMIT ?"
+        return [DesignRow(**dict(r)) for r in self._query(sql, (int(limit),))]
 
     # ------------------------------------------------------------------ measurements
 

@@ -128,6 +128,14 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             "CREATE INDEX candidates_by_design ON candidates(design_id)",
         ),
     ),
+    (
+        "the explorer's own designs: when each was last opened and where it came from ('My designs')",
+        (
+            "ALTER TABLE designs ADD COLUMN last_used_at REAL",
+            "ALTER TABLE designs ADD COLUMN origin TEXT",
+            "CREATE INDEX designs_by_last_used ON designs(last_used_at)",
+        ),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -94,7 +94,8 @@ def test_width_edit_recounts_the_edited_block_and_its_successor(monkeypatch: pyt
 def test_summary_is_the_cli_json_contract() -> None:
     s = analyze(load_preset("mobilenetv3_small")).summary()
     assert {"name", "params", "macs", "peak_activation_bytes", "blocks"} <= set(s)
-    assert set(s["blocks"][0]) == {"name", "type", "out_shape", "params", "macs"}
+    assert set(s["blocks"][0]) == {"name", "type", "out_shape", "params", "macs",  # + traffic (issue 12)
+                                   "bytes_read", "bytes_written", "bytes_read_int8", "bytes_written_int8"}
 
 
 def test_progress_is_reported_while_counting_and_rows_carry_addresses() -> None:

@@ -27,8 +27,11 @@ def _validated(fig: go.Figure) -> go.Figure:
 def test_block_bars_show_every_unit(small: tuple[ArchitectureSpec, Analysis]) -> None:
     spec, a = small
     fig = _validated(block_bars(a, [s.name for s in spec.stages]))
-    macs, params = fig.data
+    macs, params, *legend = fig.data
     assert list(macs.x) == [r.name for r in a.blocks]
+    # the legend says what the colours mean: one entry per block type present, in its colour
+    assert [t.name for t in legend] == list(dict.fromkeys(r.type for r in a.blocks))
+    assert all(t.marker.color == block_colour(t.name) and t.showlegend for t in legend)
     assert sum(macs.y) == pytest.approx(a.macs / 1e6)
     assert sum(params.y) == pytest.approx(a.params / 1e3)
     assert "stage 2 · s2-28" in macs.hovertext[2]  # hover names the stage
@@ -73,7 +76,7 @@ def test_a_block_type_has_one_colour_in_every_chart(small: tuple[ArchitectureSpe
     spec, a = small
     bars = block_bars(a)
     diagram = architecture_diagram(a)
-    for macs_or_params in bars.data:
+    for macs_or_params in bars.data[:2]:
         assert list(macs_or_params.marker.color) == [block_colour(r.type) for r in a.blocks]
     assert all(t.marker.color == block_colour(t.name) for t in diagram.data)
     # fixed across designs, not by order of appearance: another preset's diagram agrees
@@ -84,3 +87,21 @@ def test_a_block_type_has_one_colour_in_every_chart(small: tuple[ArchitectureSpe
     # every registered block type has a colour of its own
     names = [e.name for e in list_blocks()]
     assert len({block_colour(n) for n in names}) == len(names)
+
+
+def test_labels_are_placed_to_be_read() -> None:
+    a = analyze(load_preset("attendnext"))
+    diagram = architecture_diagram(a)
+    first, last = diagram.layout.annotations[0], diagram.layout.annotations[-1]
+    assert first.xanchor == "left" and first.x == -0.5  # the stem's label starts at the plot's left edge
+    assert last.xanchor == "right" and last.x == len(a.blocks) - 0.5  # the head's ends at its right edge
+    scatter = preset_scatter(preset_points(), a)
+    positions = list(scatter.data[0].textposition)
+    assert len(positions) == len(list_presets())
+    # two presets close together (within 12 % of the x range) never both put their names above
+    xs, ys = list(scatter.data[0].x), list(scatter.data[0].y)
+    span_x, span_y = max(xs) - min(xs), max(ys) - min(ys)
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            if abs(xs[i] - xs[j]) < 0.12 * span_x and abs(ys[i] - ys[j]) < 0.1 * span_y:
+                assert positions[i].split()[0] != positions[j].split()[0]

@@ -35,7 +35,9 @@ def test_summarize_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert {"name", "params", "macs", "peak_activation_bytes", "blocks"} <= set(data)
     assert data["name"] == "mobilenetv3_small" and len(out.strip().splitlines()) == 1
-    assert all(set(b) == {"name", "type", "out_shape", "params", "macs"} for b in data["blocks"])
+    # issue 12 added each unit's memory traffic (fp32 and int8 bytes read and written)
+    assert all(set(b) == {"name", "type", "out_shape", "params", "macs", "bytes_read", "bytes_written",
+                          "bytes_read_int8", "bytes_written_int8"} for b in data["blocks"])
     assert sum(b["params"] for b in data["blocks"]) == data["params"]
 
 

@@ -79,7 +79,7 @@ def test_impossible_parameters_are_refused_by_the_validator(small: ArchitectureS
     params = parse_form(fields, values)
     with pytest.raises(SpecError) as err:
         set_block_params(small, BlockRef(2, 1), {**params, "kernel": 4})
-    assert err.value.errors == ["stage 2, block 1: kernel 4 is even; use 1, 3, 5 or 7"]
+    assert err.value.errors == ["stage 2, block 1: kernel 4 is even; use 1, 3, 5, 7, 9 or 11"]
     with pytest.raises(SpecError, match="stage 2, block 1: out 5000 is too large; use at most 4096"):
         set_block_params(small, BlockRef(2, 1), {**params, "out": 5000})
 

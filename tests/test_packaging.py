@@ -53,3 +53,16 @@ def test_one_version_for_the_package_and_its_metadata() -> None:
     """
     assert version("attendnext-explorer") == explorer.__version__
     assert re.fullmatch(r"\d+\.\d+\.\d+", explorer.__version__)
+
+
+def test_the_graph_views_javascript_ships_with_its_licences() -> None:
+    """Cytoscape.js and the dagre layout are package data of ``explorer.ui`` (never fetched at run time)."""
+    from explorer.ui.graph_view import SCRIPTS, STATIC_DIR, graph_head
+
+    patterns = _pyproject()["tool"]["setuptools"]["package-data"]["explorer.ui"]
+    ui = STATIC_DIR.parent
+    shipped = {p.relative_to(ui).as_posix() for pattern in patterns for p in ui.glob(pattern)}
+    for name in (*SCRIPTS, "LICENSE.cytoscape", "LICENSE.cytoscape-dagre", "LICENSE.dagre"):
+        assert f"static/{name}" in shipped, name
+    head = graph_head()  # the page loads them from this server, never from a CDN
+    assert head.count("<script") == len(SCRIPTS) and "http" not in head

@@ -87,7 +87,7 @@ MALFORMED: list[tuple[str, object, str]] = [
     ("python tag", "!!python/object/apply:os.system ['true']", "YAML error"),
     ("unknown top-level key", with_change("stagez", []), "unknown parameter 'stagez'"),
     ("unknown block type", with_change("stages.0.blocks.0.type", "convv"), "stage 1, block 1: unknown block type 'convv'"),
-    ("even kernel", with_change("stages.0.blocks.1.kernel", 4), "stage 1, block 2: kernel 4 is even; use 1, 3, 5 or 7"),
+    ("even kernel", with_change("stages.0.blocks.1.kernel", 4), "stage 1, block 2: kernel 4 is even; use 1, 3, 5, 7, 9 or 11"),
     ("kernel too large", with_change("stages.0.blocks.0.kernel", 13), "stage 1, block 1: kernel 13 is too large; use at most 11"),
     ("kernel not a number", with_change("stem.0.kernel", "three"), 'stem, block 1: kernel "three" should be a whole number'),
     ("zero width", with_change("stages.0.blocks.0.out", 0), "stage 1, block 1: out 0 is too small; use at least 1"),

@@ -91,7 +91,7 @@ def test_history_tables_charts_and_load_into_editor(store: Store) -> None:
     other = {**TINY, "name": "other"}
     train(other, make_config(steps=10, input_size=16, dataset="shapes", n_train=100, n_val=20), store=store)
     out = hc.on_refresh(store)
-    assert "3 run(s) and 2 design(s)" in out["status"]
+    assert "3 run(s), 2 design(s)" in out["status"]
     assert [r[0] for r in out["runs_table"]] == [3, 2, 1] and len(out["runs_table"][0]) == len(hc.RUN_HEADERS)
     assert out["runs_table"][0][3] == "shapes" and isinstance(out["runs_table"][0][6], float)
     tiny_row = next(r for r in out["designs_table"] if r[1] == "tiny-ui")

@@ -92,11 +92,17 @@ def test_form_apply_and_impossible_parameter(start: dict) -> None:
     assert "Edited stage 2, block 2" in out["status"]
     slots[3] = 4.0
     bad = cb.on_apply_form(spec_yaml, start["history"], "2:2", "", *slots)
-    assert set(bad) == {"edit_error", "status"}
-    assert "stage 2, block 2: kernel 4 is even; use 1, 3, 5 or 7" in bad["edit_error"]
+    assert "spec_yaml" not in bad and bad["edit_error"] == ""  # refused; the message sits beside the form
+    assert "stage 2, block 2: kernel 4 is even; use 1, 3, 5, 7, 9 or 11" in bad["form_error"]
+    assert bad["slot1_number"]["info"] == "⚠ stage 2, block 2: kernel 4 is even; use 1, 3, 5, 7, 9 or 11"
+    assert "slot0_number" not in bad  # the other fields keep their hints
     slots[0] = None
     missing = cb.on_apply_form(spec_yaml, start["history"], "2:2", "", *slots)
-    assert "out is missing; enter a whole number (1 to 4096)" in missing["edit_error"]
+    assert "out is missing; enter a whole number (1 to 4096)" in missing["form_error"]
+    assert missing["slot0_number"]["info"].startswith("⚠ out is missing")
+    slots[0], slots[3] = 40, 3.0
+    fixed = cb.on_apply_form(spec_yaml, start["history"], "2:2", "", *slots)
+    assert fixed["form_error"] == "" and "nothing changed" in fixed["status"]  # kernel 3 is what it was
 
 
 def test_form_shows_the_block_schema(start: dict) -> None:
@@ -165,10 +171,21 @@ def test_table_click_selects_the_written_block(start: dict) -> None:
     assert len(start["table"]) == len(unit_refs(spec))
 
 
-def test_random_mutation_is_valid_and_deterministic(start: dict) -> None:
-    a = cb.on_random_mutate(start["spec_yaml"], start["history"], "1:1")
-    b = cb.on_random_mutate(start["spec_yaml"], start["history"], "1:1")
-    assert a["spec_yaml"] == b["spec_yaml"] != start["spec_yaml"]
+def test_random_mutation_is_valid_and_draws_from_the_session(start: dict) -> None:
+    import random
+
+    a = cb.on_random_mutate(start["spec_yaml"], start["history"], "1:1", seed=3)
+    b = cb.on_random_mutate(start["spec_yaml"], start["history"], "1:1", seed=3)
+    assert a["spec_yaml"] == b["spec_yaml"] != start["spec_yaml"]  # a fixed seed is a fixed draw
+    # the session's generator is not seeded from the design: pressed again after Undo, it draws on
+    rng = random.Random(11)
+    drawn = set()
+    for _ in range(6):
+        out = cb.on_random_mutate(start["spec_yaml"], start["history"], "1:1", rng=rng)
+        back = cb.on_undo(out["spec_yaml"], out["history"], "1:1")
+        assert back["spec_yaml"] == start["spec_yaml"]
+        drawn.add(out["spec_yaml"])
+    assert len(drawn) >= 3
     assert a["status"].count("Random:") == 1
     load_design(a["spec_yaml"])
     c = cb.on_random_mutate(start["spec_yaml"], start["history"], "1:1", seed=7)
@@ -181,11 +198,13 @@ def test_presets_empty_and_progress(start: dict) -> None:
                             progress=lambda f, d: seen.append(f))
     assert _value(out["metrics"], "params") == analyze(load_preset("mobilenetv3_small")).params
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
-    assert cb.on_load_preset("attendnext", start["spec_yaml"], start["history"]).keys() == {"status"}
+    assert out["preset"] == "mobilenetv3_small" and "mobilenetv3_small" in out["status"]
+    assert cb.on_load_preset("attendnext", start["spec_yaml"], start["history"]) == {}  # already it: no message
     refused = cb.on_load_preset("nope", start["spec_yaml"], start["history"])["edit_error"]
     assert "no preset named 'nope'" in html.unescape(refused)
     empty = cb.on_new_empty(start["spec_yaml"], start["history"])
     assert load_design(empty["spec_yaml"]).stages == [] and empty["history"].can_undo
+    assert empty["preset"] is None  # the preset dropdown no longer names a preset
     stem = cb.on_mutate("wider", empty["spec_yaml"], empty["history"], "0:1")
     assert "the stem has no mutations" in stem["edit_error"]
 

@@ -1,40 +1,12 @@
-"""Import timm (a test-only dependency) on a machine whose torchvision cannot load its C extension.
+"""Import timm (a test-only dependency) here: the workaround lives in ``explorer.timm_compat``.
 
-timm imports torchvision at import time. The torchvision 0.28.0 wheel that installs here is built
-against CUDA torch; with the CPU build of torch 2.13.0 its ``_C.so`` does not load, torchvision then
-skips its operators but still registers fake kernels for ``torchvision::nms`` and ``torchvision::qnms``
-unconditionally, and the import fails with ``operator torchvision::nms does not exist``. Defining
-those two schemas (and nothing else) first lets the import through; timm's classification models use
-no torchvision operator, so the networks built are exactly timm's. Where torchvision loads properly,
-nothing is defined.
+timm imports torchvision at import time, and the torchvision wheel installed here cannot load its
+C extension with the CPU build of torch; ``explorer.timm_compat.import_timm`` defines the two
+operator schemas torchvision's import needs first (see that module). Tests import it from here.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-from types import ModuleType
+from explorer.timm_compat import import_timm
 
-import torch
-
-_SCHEMAS = (
-    "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-    "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-)
-_library: torch.library.Library | None = None
-
-
-def import_timm() -> ModuleType:
-    """Return the ``timm`` module, working around a torchvision whose C extension cannot load."""
-    global _library
-    try:
-        return importlib.import_module("timm")
-    except RuntimeError as error:
-        if "torchvision::" not in str(error) or _library is not None:
-            raise
-    for name in [n for n in sys.modules if n == "torchvision" or n.startswith(("torchvision.", "timm"))]:
-        del sys.modules[name]
-    _library = torch.library.Library("torchvision", "DEF")
-    for schema in _SCHEMAS:
-        _library.define(schema)
-    return importlib.import_module("timm")
+__all__ = ["import_timm"]

@@ -5,7 +5,8 @@ Measures ``--n`` (at least 20) random valid designs at ``--input`` (locally, or 
 median), fits the predictor's factors by non-negative least squares on a
 ``1 - --holdout`` share of them, reports the held-out error, and saves the fitted profile to
 ``--out`` (default ``runs/devices/DEVICE.yaml``, which ``--predict DEVICE`` then finds first).
-Shipped profiles in ``assets/devices`` are never overwritten.
+Shipped profiles in ``assets/devices`` are never overwritten. ``--int8`` measures each design's
+int8 graph (static QDQ quantization) and fits only the profile's ``int8`` section.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the board per design")
     p.add_argument("--out", default=None, metavar="FILE", help="where to save the fitted profile "
                    "(default runs/devices/DEVICE.yaml)")
+    p.add_argument("--int8", action="store_true", help="fit the profile's int8 section from int8 measurements "
+                   "(each design quantized: static QDQ, per-channel weights) instead of the fp32 factors")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
 
@@ -90,21 +93,23 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = calibrate(base, measure, n=args.n, input_size=args.input, holdout=args.holdout, seed=args.seed,
-                           threads=args.threads, source=source, progress=progress, rounds=args.rounds)
+                           threads=args.threads, source=source, progress=progress, rounds=args.rounds,
+                           int8=args.int8)
     finally:
         bar.close()
     path = save_profile(result.profile, out)
     report: dict[str, Any] = {
         "device": result.profile.name, "saved": str(path), "fit": len(result.fit), "held_out": len(result.held_out),
         "within_10pct": result.within_10pct, "median_abs_error_pct": result.median_abs_error_pct,
-        "source": source,
+        "source": source, "int8": args.int8,
         "held_out_designs": [{"name": s.name, "measured_ms": s.measured_ms, "predicted_ms": p}
                              for s, p in zip(result.held_out, result.predicted_ms, strict=True)],
     }
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"calibrated {result.profile.name} on {len(result.fit)} designs ({source}); held out {len(result.held_out)}:")
+    print(f"calibrated {result.profile.name}{' (int8 section)' if args.int8 else ''} on {len(result.fit)} designs "
+          f"({source}); held out {len(result.held_out)}:")
     print(f"  {result.within_10pct:.0%} within ±10 % of measured, median |error| {result.median_abs_error_pct:.1f} %")
     for row in report["held_out_designs"]:
         err = 100 * (row["predicted_ms"] - row["measured_ms"]) / row["measured_ms"]

@@ -5,6 +5,7 @@
     explorer search SPEC --objectives accuracy,latency [--dataset D --input S --train-steps N]
         [--max-params M --max-macs G --max-peak-mib X --max-latency MS --antialias --condensers-early]
         [--device PROFILE | --measure local | --remote URL --token T] [--steps N | --budget-minutes X]
+        [--ray auto|HOST:PORT [--ray-cpus-per-trial C] [--ray-gpus-per-trial G]] [--batch N]
         [--resume ID] [--seed S] [--db PATH] [--json] [-o best.yaml]
 
 Costs (params, MACs, peak memory, latency) are counted at the design's own input size; ``--input`` is
@@ -15,6 +16,11 @@ twice (``--steps``/``--budget-minutes`` may extend it; a board's ``--token`` mus
 first in the first objective) and a summary; each candidate has ``name, params, macs, latency_ms,
 accuracy, fidelity_steps, feasible, reasons, spec_yaml``. ``-o`` writes the best design: the feasible
 candidate best in the first objective (ties: the next ones), which is always on the front.
+
+``--ray`` evaluates the candidates as Ray tasks (``explorer.search.ray_executor``): ``auto`` starts a
+local Ray on 127.0.0.1 (or uses this process's), ``HOST:PORT`` joins a cluster. A generation then holds
+``--batch`` evaluations (default: as many trials as the cluster runs at once); the same seed and the
+same ``--batch`` give the same search in process and on Ray.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from ..search import (
     resume_search,
     search,
 )
+from ..search.ray_executor import RayExecutor
 from ..store import Store
 
 _TASK = ProxyTask()  # the defaults the help text shows
@@ -46,7 +53,7 @@ _TASK = ProxyTask()  # the defaults the help text shows
 #: options that shape a search: with --resume the stored ones hold, so these are refused
 _SHAPING = ("spec", "objectives", "objective", "dataset", "input", "train_steps", "eta", "rungs", "max_params",
             "max_macs", "max_peak_mib", "max_latency", "device", "measure", "remote", "seed", "population",
-            "sample")
+            "sample", "batch")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,6 +91,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     budget.add_argument("--budget-minutes", type=float, default=None, metavar="X", help="stop after X minutes")
     p.add_argument("--population", type=int, default=None, help="population size (default 12)")
     p.add_argument("--sample", type=int, default=None, help="tournament size (default 4)")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help="evaluations per generation, run at once on Ray (default 1; with --ray the trials the "
+                   "cluster runs at once)")
+    scale = p.add_argument_group("scale-out on Ray")
+    scale.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="evaluate on Ray: auto (a local Ray on 127.0.0.1) or a cluster's HOST:PORT")
+    scale.add_argument("--ray-cpus-per-trial", type=float, default=None, metavar="C",
+                       help="CPUs each evaluation reserves (default 1; also its torch threads)")
+    scale.add_argument("--ray-gpus-per-trial", type=float, default=None, metavar="G",
+                       help="GPUs each evaluation reserves (default 0); a trial given one trains on CUDA")
     p.add_argument("--resume", type=int, default=None, metavar="ID", help="continue stored search ID")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="seed (default 0)")
     p.add_argument("--db", default=None, metavar="PATH",
@@ -140,13 +157,26 @@ def _latency(args: argparse.Namespace) -> LatencySettings:
     return LatencySettings(device=args.device or "host")
 
 
+def _executor(args: argparse.Namespace) -> RayExecutor | None:
+    """The Ray executor of ``--ray`` (connected: a bad address fails here, before the store is written)."""
+    for flag, value in (("--ray-cpus-per-trial", args.ray_cpus_per_trial),
+                        ("--ray-gpus-per-trial", args.ray_gpus_per_trial)):
+        if value is not None and args.ray is None:
+            raise ValueError(f"{flag} goes with --ray auto|HOST:PORT")
+    if args.ray is None:
+        return None
+    executor = RayExecutor(args.ray, cpus_per_trial=1.0 if args.ray_cpus_per_trial is None else args.ray_cpus_per_trial,
+                           gpus_per_trial=args.ray_gpus_per_trial or 0.0)
+    return executor.connect()
+
+
 def _check_resume(args: argparse.Namespace) -> None:
     given = [name for name in _SHAPING if getattr(args, name) is not None]
     given += [f for f, on in (("antialias", args.antialias), ("condensers_early", args.condensers_early)) if on]
     if given:
         flags = ", ".join("SPEC" if g == "spec" else "--" + g.replace("_", "-") for g in given)
         raise ValueError(f"--resume continues search {args.resume} with its stored settings; drop {flags} "
-                         "(only --steps, --budget-minutes, --token, --db, --json and -o go with it)")
+                         "(only --steps, --budget-minutes, --token, --ray, --db, --json and -o go with it)")
     if args.db is not None and not Path(args.db).expanduser().exists():
         raise FileNotFoundError(f"no store at {args.db}; give the --db the search was run with")
 
@@ -183,35 +213,44 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--population", args.population), ("--sample", args.sample)):
         if value is not None and not 1 <= value <= 1000:
             raise ValueError(f"{flag} {value} is out of range; use 1 to 1000")
+    if args.batch is not None and not 1 <= args.batch <= 1024:
+        raise ValueError(f"--batch {args.batch} is out of range; use 1 to 1024")
     if args.seed is not None and not 0 <= args.seed <= 2**31 - 1:
         raise ValueError(f"--seed {args.seed} is out of range; use 0 to {2**31 - 1}")
     if args.objective is not None and args.objectives is not None:
         raise ValueError("give --objectives only (--objective is its old, single-name form)")
     show = not args.json and sys.stderr.isatty()
     total = args.steps or (round(args.budget_minutes * 60) if args.budget_minutes else 50)
-    with Store(args.db) as store, tqdm(total=total, desc="searching", unit="cand" if not args.budget_minutes else "s",
-                                       disable=not show, leave=False, dynamic_ncols=True) as bar:
-        def progress(done: int, total: int, message: str) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-            bar.set_postfix_str("front " + message.rpartition("front ")[2], refresh=False)
+    settings: dict[str, Any] = {}
+    if args.resume is None:  # every argument is checked before Ray starts (a cluster takes seconds to join)
+        population = args.population or 12
+        settings = dict(
+            objectives=parse_objectives(args.objectives or args.objective or "accuracy,latency"),
+            latency=_latency(args), constraints=_constraints(args), task=_task(args), base=load_design(args.spec),
+            steps=args.steps if args.steps is not None else (None if args.budget_minutes else 50),
+            population=population, sample=args.sample or min(4, population), seed=args.seed or 0,
+            budget_minutes=args.budget_minutes, batch=args.batch)
+    executor = _executor(args)
+    try:
+        if args.resume is None and args.batch is None:  # on Ray, one generation fills the cluster
+            settings["batch"] = min(1024, executor.slots()) if executor is not None else 1
+        with Store(args.db) as store, tqdm(total=total, desc="searching",
+                                           unit="cand" if not args.budget_minutes else "s", disable=not show,
+                                           leave=False, dynamic_ncols=True) as bar:
+            def progress(done: int, total: int, message: str) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+                bar.set_postfix_str("front " + message.rpartition("front ")[2], refresh=False)
 
-        if args.resume is not None:
-            result = resume_search(store, args.resume, steps=args.steps, budget_minutes=args.budget_minutes,
-                                   token=args.token or "", progress=progress)
-        else:
-            objectives = parse_objectives(args.objectives or args.objective or "accuracy,latency")
-            latency = _latency(args)
-            constraints = _constraints(args)
-            task = _task(args)
-            spec = load_design(args.spec)
-            population = args.population or 12
-            result = search(spec, constraints, objectives,
-                            steps=args.steps if args.steps is not None else (None if args.budget_minutes else 50),
-                            population=population, sample=args.sample or min(4, population), seed=args.seed or 0,
-                            task=task, latency=latency, budget_minutes=args.budget_minutes, store=store,
-                            progress=progress)
-        db = store.path
+            if args.resume is not None:
+                result = resume_search(store, args.resume, steps=args.steps, budget_minutes=args.budget_minutes,
+                                       token=args.token or "", executor=executor, progress=progress)
+            else:
+                result = search(**settings, store=store, executor=executor, progress=progress)
+            db = store.path
+    finally:
+        if executor is not None:
+            executor.close()
     if args.output:
         args.output.write_text(result.best.spec_yaml)
     if args.json:

@@ -10,6 +10,11 @@
    on *relative* errors (each row divided by ``y_i``, so a 2 ms and a 40 ms design weigh alike);
 5. report, on the held-out designs, the fraction predicted within ±10 % and the median absolute
    percentage error; the fitted profile keeps that report in its ``calibration`` field.
+
+With ``int8=True`` each exported design is quantized (``op_profile.quantize_for_timing``: static
+QDQ, calibrated on random inputs, which is right for timing) before it is measured, and the fit
+is of the profile's ``int8`` section (``DeviceProfile.int8_profile``: the same formula on the same
+layers, int8 peak and 1 byte per element); the rest of the profile is kept as it was.
 """
 
 from __future__ import annotations
@@ -142,10 +147,27 @@ def calibrate(
     source: str = "local onnxruntime",
     progress: Progress | None = None,
     rounds: int = 2,
+    int8: bool = False,
 ) -> CalibrationResult:
-    """Measure ``n`` random designs, fit on ``1 - holdout`` of them, report the error on the rest."""
+    """Measure ``n`` random designs, fit on ``1 - holdout`` of them, report the error on the rest.
+
+    ``int8``: measure the designs' int8 graphs and fit ``base.int8`` (the returned profile is
+    ``base`` with that section replaced; ``base`` needs an ``int8`` section to start from).
+    """
     if n < 4:
         raise ValueError(f"calibration needs at least 4 designs (20 or more for a useful fit), got {n}")
+    full = base
+    if int8:
+        from .op_profile import quantize_for_timing
+
+        base = base.int8_profile()  # ValueError (one line) when the profile has no int8 section
+        fp32_measure = measure
+        quantized: dict[bytes, bytes] = {}  # each design is quantized once, measured ``rounds`` times
+
+        def measure(model: bytes) -> dict[str, Any]:
+            if model not in quantized:
+                quantized[model] = quantize_for_timing(model)
+            return fp32_measure(quantized[model])
     specs = random_architectures(n, seed=seed, input_size=input_size, steps=steps)
     samples = measure_samples(specs, measure, progress, rounds)
     order = list(range(len(samples)))
@@ -158,6 +180,9 @@ def calibrate(
     profile.calibration = Calibration(
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), samples=len(fit), held_out=len(held),
         within_10pct=within, median_abs_error_pct=mape, threads=threads, source=source)
+    if int8:
+        profile = full.with_int8(profile, f"fitted by `explorer calibrate --int8` on {len(fit)} random designs, "
+                                          f"{source}, static QDQ int8 calibrated on random inputs")
     return CalibrationResult(profile=profile, fit=fit, held_out=held, predicted_ms=predicted, within_10pct=within,
                              median_abs_error_pct=mape)
 

@@ -10,7 +10,10 @@ node with its kind, MACs and bytes moved (shapes from one run of the graph on ze
   (activations, the condenser's pooling, upsampling, sigmoid gate and scale, residual adds,
   norms); view-only ops (reshape, shape arithmetic) cost nothing, nor do activations that ONNX
   Runtime fuses into the convolution feeding them;
-- bytes = fp32 inputs + outputs + weights (4 bytes each).
+- bytes = fp32 inputs + outputs + weights (4 bytes each): the definition of memory traffic that
+  ``analysis`` uses per unit (``explorer.traffic``), applied here to each node of the exported graph. The
+  int8 predictor (``DeviceProfile.int8_profile``) runs this formula on the same layers with its
+  own factors and 1 byte per element (the bandwidth taken 4× instead of dividing every layer).
 
 Per layer ``l`` of kind ``k`` on device ``D``::
 
@@ -29,14 +32,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from ..spec import ArchitectureSpec, UnitAddress, expand_units
+from ..spec import ArchitectureSpec, UnitAddress, config_from_json, expand_units
 from .profiles import KINDS, DeviceProfile
 
 __all__ = ["FEATURES", "Layer", "LayerTime", "UnitTime", "feature_vector", "layer_profile", "layer_terms", "predict",
-           "predict_layers", "predict_units", "unit_of"]
+           "predict_by_units", "predict_layers", "predict_units", "unit_feature_vectors", "unit_layers",
+           "unit_of"]
 
 BYTES = 4  # fp32
 
@@ -144,6 +149,55 @@ def layer_profile(spec: ArchitectureSpec, model: bytes | None = None) -> list[La
             _LAYER_CACHE.pop(next(iter(_LAYER_CACHE)))
         _LAYER_CACHE[key] = tuple(onnx_layers(model))
     return list(_LAYER_CACHE[key])
+
+
+@lru_cache(maxsize=4096)
+def unit_layers(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> tuple[Layer, ...]:
+    """The ONNX nodes of one unit exported on its own at ``in_shape`` (cached by the analysis's unit key).
+
+    A search's child differs from its parent in a unit or two, so its prediction exports only those
+    (``predict_by_units``) instead of the whole network.
+    """
+    import io
+    import warnings
+
+    import torch
+
+    from ..build import build_unit, reparameterize
+    from ..export import OPSET
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = reparameterize(build_unit(config_from_json(config_json), in_shape[1], num_classes)).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(in_shape),), buffer, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
+                          input_names=["input"], output_names=["output"], do_constant_folding=True)
+    return tuple(onnx_layers(buffer.getvalue()))
+
+
+def unit_feature_vectors(spec: ArchitectureSpec, profile: DeviceProfile) -> list[tuple[UnitAddress, np.ndarray]]:
+    """(address, ideal seconds per term) of every unit, each from its own small graph (``unit_layers``)."""
+    from ..analysis import analyze
+
+    out = []
+    for unit, row in zip(expand_units(spec), analyze(spec).blocks, strict=True):
+        layers = list(unit_layers(unit.config.model_dump_json(), tuple(row.in_shape), spec.num_classes))
+        out.append((unit.address, _terms(layers, profile).sum(axis=0)))
+    return out
+
+
+def predict_by_units(spec: ArchitectureSpec, profile: DeviceProfile) -> float:
+    """``predict`` as a sum of per-unit terms, each unit exported and cached on its own (milliseconds).
+
+    Equal to ``predict`` up to the graph-level shape arithmetic the exporter keeps between units
+    (a ``Concat`` of a few int64 values where a unit resizes to its input's size): under 0.5 % on
+    every preset (``tests/test_predictor_units.py``).
+    """
+    total = sum((v for _, v in unit_feature_vectors(spec, profile)), np.zeros(len(FEATURES)))
+    total[_COLUMN["const"]] = 1e-3
+    return float(total @ coefficients(profile)) * 1e3
 
 
 def layer_terms(layer: Layer, profile: DeviceProfile) -> np.ndarray:

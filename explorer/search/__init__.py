@@ -26,7 +26,7 @@ is not public; this package is our documented reconstruction of such a loop:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..spec import ArchitectureSpec
 from ..store import Store
@@ -108,6 +108,7 @@ def search(
     store: Store | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    on_start: Callable[[int | None], None] | None = None,
 ) -> SearchResult:
     """Search from ``base`` under ``constraints`` for the front of ``objectives``.
 
@@ -115,7 +116,9 @@ def search(
     starting new evaluations after this much time (either or both). ``latency`` defaults to a
     prediction on ``constraints.device``; ``task`` to ``ProxyTask()``. With a ``store`` every evaluation
     is committed as it finishes (``result.search_id`` names the search for ``resume_search``).
-    ``cancel`` stops after the evaluation under way; the search can then be resumed.
+    ``cancel`` stops after the evaluation under way; the search can then be resumed. ``on_start`` is
+    called with the search's id (None without a store) before the first evaluation, so that a caller
+    running it in the background can read its evaluations from the store while it runs.
     """
     constraints = constraints or Constraints()
     latency = latency or LatencySettings(device=constraints.device)
@@ -124,6 +127,8 @@ def search(
                            sample=sample, seed=seed, batch=batch)
     _check_sources(config)
     journal = StoreJournal.start(store, config) if store is not None else MemoryJournal()
+    if on_start is not None:
+        on_start(journal.search_id)
     return run_search(config, token=latency.token, executor=executor, journal=journal, progress=progress,
                       cancel=cancel)
 

@@ -10,7 +10,8 @@ In order, each step only if the design is still feasible (``full`` computes late
 1. the free signals: ``analyze`` (params, MACs, peak activations; the analysis caches every unit, so a
    mutated child costs only its changed units) and the budget and best-practice checks;
 2. latency: given in the job (a cached measurement, or an earlier rung's), else predicted on the
-   device profile, measured here in ONNX Runtime, or measured on the board; then the latency budget;
+   device profile (per unit, each unit's terms cached like its counts: ``predict_by_units``),
+   measured here in ONNX Runtime, or measured on the board; then the latency budget;
 3. training on the proxy task for ``fidelity_steps`` steps (a fresh run from the seed: each rung
    trains from scratch with its own cosine schedule), giving the validation accuracy.
 
@@ -26,7 +27,7 @@ import socket
 import time
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +66,8 @@ class EvalJob(BaseModel):
     task: ProxyTask = Field(default_factory=ProxyTask)
     train_seed: int = Field(0, ge=0, le=2**31 - 1)
     full: bool = Field(False, description="compute latency even for a design that breaks a budget (the start)")
+    train_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where proxy training runs (auto: CUDA if visible); a Ray task sets it from its GPUs")
 
 
 class EvalResult(BaseModel):
@@ -97,10 +100,10 @@ def _profile(device: str) -> DeviceProfile:
 
 def _latency(spec: ArchitectureSpec, settings: LatencySettings) -> tuple[float, dict[str, Any] | None]:
     """(milliseconds, the measurement to cache or None for a prediction)."""
-    if settings.mode == "predict":
-        from ..latency.predictor import predict
+    if settings.mode == "predict":  # a sum of per-unit terms: a child exports only the units it changed
+        from ..latency.predictor import predict_by_units
 
-        return predict(spec, _profile(settings.device)), None
+        return predict_by_units(spec, _profile(settings.device)), None
     if settings.mode == "local":
         from ..latency.measure import measure_local
 
@@ -121,7 +124,7 @@ def _accuracy(spec: ArchitectureSpec, job: EvalJob) -> tuple[float | None, str |
 
     task = job.task
     config = make_config(dataset=task.dataset, input_size=task.input_size, steps=job.fidelity_steps,
-                         batch_size=task.batch_size, seed=job.train_seed, eval_every=0,
+                         batch_size=task.batch_size, seed=job.train_seed, eval_every=0, device=job.train_device,
                          log_every=min(10, job.fidelity_steps))
     try:
         result = train(spec, config, data=proxy_data(task.dataset, task.input_size))

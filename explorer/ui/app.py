@@ -19,26 +19,37 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
+from ..analysis_cache import preset_analysis
 from ..edit import palette
 from ..history import History
+from ..link import read_query
 from ..mutate import MUTATIONS
 from ..presets import list_presets
-from ..spec import MAX_SPEC_BYTES
+from ..spec import MAX_SPEC_BYTES, SpecError
+from ..store import StoreError
 from . import callbacks as cb
+from . import report_callbacks as report_cb
+from .compare_tab import COMPARE_CSS, build_compare_tab
+from .designs import install_keeper
+from .designs_tab import build_designs_tab
 from .forms import FORM_SLOTS, slot_keys
+from .graph_callbacks import on_select_graph_node
+from .graph_view import GRAPH_CSS, GRAPH_JS, GRAPH_PAGE_CSS, GRAPH_TEMPLATE, graph_head, register_static
 from .history_tab import build_history_tab
 from .latency_tab import build_latency_tab
 from .render import TABLE_HEADERS, gradio_progress
 from .search_tab import build_search_tab
 from .sessions import SessionGate
-from .state import session_key
+from .state import session_key, session_rng
+from .training_callbacks import ui_store
 from .training_tab import build_training_tab
-from .worker import AnalysisPool
+from .worker import AnalysisPool, remember_analysis
 from .worker import install as install_analysis_pool
 
 __all__ = ["CSS", "build_app", "launch"]
@@ -58,8 +69,9 @@ CSS = """
 #status {font-size: 13px; min-height: 1.4em;}
 #status .ok {color: #047857; font-weight: 700;} #status .bad {color: #dc2626; font-weight: 700;}
 .mut-row button {min-width: 0 !important;}
+.hidden-box {display: none !important;}
 footer {display: none !important;}
-"""
+""" + GRAPH_PAGE_CSS + COMPARE_CSS
 
 INTRO = """\
 # AttendNeXt Explorer
@@ -124,6 +136,7 @@ class _Outputs:
 
 def build_app() -> gr.Blocks:
     """The whole explorer as a ``gr.Blocks`` (not launched)."""
+    register_static()  # the graph view's JavaScript, shipped in explorer/ui/static/
     init = cb.initial_values()
     out = _Outputs()
     presets = list_presets()
@@ -136,8 +149,9 @@ def build_app() -> gr.Blocks:
 
         gr.Markdown(INTRO)
         with gr.Row(equal_height=True):
-            preset = gr.Dropdown(presets, value=init["preset"], label="Start from a preset", elem_id="preset",
-                                 scale=3, interactive=True)
+            # an output too: it names the preset the design is, and is empty when the design is none
+            preset = out.add("preset", gr.Dropdown(presets, value=init["preset"], label="Start from a preset",
+                                                   elem_id="preset", scale=3, interactive=True))
             empty_btn = gr.Button("Empty design", elem_id="new-empty", scale=1)
             undo_btn = out.add("undo_btn", gr.Button("↶ Undo", elem_id="undo", scale=1, interactive=False))
             redo_btn = out.add("redo_btn", gr.Button("↷ Redo", elem_id="redo", scale=1, interactive=False))
@@ -150,9 +164,28 @@ def build_app() -> gr.Blocks:
                                      type="filepath", elem_id="upload", scale=1)
         out.add("metrics", gr.HTML(init["metrics"], elem_id="metrics"))
         out.add("status", gr.HTML(init["status"], elem_id="status"))
+        baseline_note = gr.HTML("", elem_id="baseline-note")  # changes against a pinned baseline (Compare)
+        with gr.Row(equal_height=True):
+            copy_btn = gr.Button("Copy link", elem_id="copy-link", size="sm", scale=0, min_width=120)
+            link_shown = gr.Textbox("", show_label=False, container=False, elem_id="link-shown", scale=5, lines=1,
+                                    max_lines=1,
+                                    placeholder="Copy link puts a link to this design and block here and on the "
+                                                "clipboard; the address bar always carries it too (reload keeps it)",
+                                    interactive=False)
+            report_btn = gr.Button("⬇ Download report", elem_id="report-btn", size="sm", scale=0, min_width=160)
+        report_file = gr.File(label="Design report (HTML, opens offline)", elem_id="report-file", interactive=False,
+                              visible=False)
+        # the page URL's query for the design and block shown (``explorer.link``); its change updates the
+        # address bar (history.replaceState), so a reload or a copied address reopens them
+        link = out.add("link", gr.Textbox("", elem_id="page-link", elem_classes="hidden-box", show_label=False,
+                                          container=False, interactive=False))
 
         with gr.Tabs(elem_id="main-tabs"):
             with gr.Tab("Design", id="design"):
+                # the design as a graph (click a node to edit its block; its inside is shown beside)
+                graph = out.add("graph", gr.HTML(init["graph"], html_template=GRAPH_TEMPLATE, css_template=GRAPH_CSS,
+                                                 js_on_load=GRAPH_JS, head=graph_head(), elem_id="design-graph"))
+                out.add("warnings", gr.HTML(init["warnings"], elem_id="design-warnings"))
                 with gr.Row():
                     with gr.Column(scale=3):
                         out.add("diagram", gr.Plot(init["diagram"], label="Architecture: stages and blocks",
@@ -162,9 +195,11 @@ def build_app() -> gr.Blocks:
                                                    elem_id="scatter"))
                     with gr.Column(scale=2), gr.Tabs(elem_id="edit-tabs"):
                         with gr.Tab("Edit", id="edit"):
+                            # a value an edit just removed may still be on its way back from the browser:
+                            # the callbacks check it (``selected_ref``), so Gradio need not refuse it
                             picker = out.add("picker", gr.Dropdown(
                                 choices=init["picker"]["choices"], value=init["picker"]["value"],
-                                label="Block", elem_id="block-picker", interactive=True))
+                                label="Block", elem_id="block-picker", interactive=True, allow_custom_value=True))
                             out.add("edit_error", gr.HTML("", elem_id="edit-error"))
                             gr.Markdown("**Mutate** (stage buttons act on the selected block's stage)")
                             mut_buttons = {}
@@ -182,6 +217,7 @@ def build_app() -> gr.Blocks:
                                         for i in range(pair, min(pair + 2, FORM_SLOTS)):
                                             with gr.Column(min_width=160):
                                                 form_slots += _slot(out, i, init)
+                                out.add("form_error", gr.HTML("", elem_id="form-error"))
                                 apply_btn = gr.Button("Apply parameters", variant="primary", elem_id="apply-form")
                             with gr.Accordion("Structure: add, remove, move", open=True):
                                 block_palette = gr.Dropdown(
@@ -215,6 +251,8 @@ def build_app() -> gr.Blocks:
                                 out.add("draft_note", gr.Markdown("", elem_id="draft-note"))
                                 restore_btn = gr.Button("Restore draft", size="sm", elem_id="restore-draft",
                                                         scale=0)
+                        with gr.Tab("Compare", id="compare", elem_id="compare-tab"):
+                            compare = build_compare_tab(spec_yaml, baseline_note)
                 table = out.add("table", gr.Dataframe(
                     init["table"], headers=TABLE_HEADERS, interactive=False, elem_id="block-table",
                     label="Units in execution order (click a row to edit its block)", max_height=420))
@@ -226,6 +264,8 @@ def build_app() -> gr.Blocks:
                 build_history_tab(spec_yaml, editor)
             with gr.Tab("Search", id="search"):
                 build_search_tab(spec_yaml, editor)
+            with gr.Tab("My designs", id="my-designs"):
+                build_designs_tab(editor)
 
         # ------------------------------------------------------------------ wiring
         edit_in = [spec_yaml, history, picker, draft]
@@ -258,8 +298,8 @@ def build_app() -> gr.Blocks:
                **extra: Any) -> None:
             """Wire ``handler`` (numbers first, with its ``own`` outputs) and chain the redraw of the other views."""
             extra = {"show_progress": "hidden", **extra}
-            trigger(handler, inputs, outputs=[*fast, *own], **edit_queue, **extra).then(
-                out.flush, [out.pending], slow, show_progress="hidden", **redraw_queue)
+            compare.chain(trigger(handler, inputs, outputs=[*fast, *own], **edit_queue, **extra).then(
+                out.flush, [out.pending], slow, show_progress="hidden", **redraw_queue))
 
         def edit(trigger: Callable[..., Any], fn: Callable[..., dict[str, Any]], inputs: list[Any],
                  **extra: Any) -> None:
@@ -282,16 +322,44 @@ def build_app() -> gr.Blocks:
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
             return out.split(gate.run(session_key(request), cb.on_select_row, [int(row), spec], {"spec_yaml": 1}))
 
+        def on_open_link(spec: str, hist: History | None, kept: str, request: gr.Request) -> dict:
+            opened = read_query(dict(request.query_params or {}))
+            return out.split(gate.run(session_key(request), cb.on_open_link, [opened, spec, hist, kept],
+                                      {"spec_yaml": 1, "history": 2, "draft": 3}))
+
+        def on_random_mutate(spec: str, hist: History | None, selected: str, kept: str, request: gr.Request) -> dict:
+            key = session_key(request)
+            return out.split(gate.run(key, cb.on_random_mutate, [spec, hist, selected, kept], slots(edit_in),
+                                      rng=session_rng(key)))
+
+        on(demo.load, on_open_link, [spec_yaml, history, draft])
+
+        def on_report(spec: str, progress: gr.Progress = gr.Progress()) -> Any:
+            return report_cb.on_report(spec, gradio_progress(progress))["report_file"]
+
+        report_btn.click(on_report, [spec_yaml], [report_file], concurrency_id="report", concurrency_limit=2,
+                         show_progress="minimal").then(None, None, None, js=CLICK_REPORT_JS, queue=False)
+        link.change(None, [link], None, js=REPLACE_URL_JS, queue=False)
+        copy_btn.click(None, None, [link_shown], js=COPY_LINK_JS, queue=False)
         on(preset.input, on_load_preset, [preset, spec_yaml, history, draft], show_progress="minimal")
         on(upload.upload, on_upload, [upload, spec_yaml, history, draft], own=(upload,), show_progress="minimal")
         edit(empty_btn.click, cb.on_new_empty, [spec_yaml, history, draft])
         edit(undo_btn.click, cb.on_undo, edit_in)
         edit(redo_btn.click, cb.on_redo, edit_in)
-        edit(random_btn.click, cb.on_random_mutate, edit_in)
+        on(random_btn.click, on_random_mutate, edit_in)
         for name, button in mut_buttons.items():
             edit(button.click, _bind(cb.on_mutate, name), edit_in)
         edit(picker.input, cb.on_select_block, [picker, spec_yaml])
         on(table.select, on_select_row, [spec_yaml])
+
+        def on_select_graph(spec: str, evt: gr.EventData, request: gr.Request) -> dict:
+            key = str((evt._data or {}).get("key") or "")
+            return out.split(gate.run(session_key(request), on_select_graph_node, [key, spec], {"spec_yaml": 1}))
+
+        on_select_graph.__name__ = "on_select_graph_node"
+        on(graph.select, on_select_graph, [spec_yaml])
+        # a block picked elsewhere (picker, table, an edit) is highlighted in the graph, in the page alone
+        picker.change(None, [picker], None, js=HIGHLIGHT_JS, queue=False)
         edit(apply_btn.click, cb.on_apply_form, [*edit_in, *form_slots])
         edit(stage_btn.click, cb.on_apply_stage, [stage_name, stage_repeat, *edit_in])
         edit(add_btn.click, cb.on_add_block, [block_palette, *edit_in])
@@ -304,7 +372,37 @@ def build_app() -> gr.Blocks:
         edit(editor.change, cb.on_editor_change, [editor, spec_yaml, history, picker], trigger_mode="always_last")
         edit(restore_btn.click, cb.on_restore_draft, [draft])
     demo.output_names = (*out.by_name, "upload")  # read by the tests
+    demo.spec_yaml_state = spec_yaml  # the current design's state: explorer.ui.notebook.show follows it
     return demo
+
+
+#: the graph view highlights the picked block (``explorer.ui.graph_view`` leaves ``_gv`` on its canvas)
+HIGHLIGHT_JS = """(key) => {
+  const c = document.querySelector('#design-graph .gv-canvas');
+  if (c && c._gv && typeof key === "string") c._gv.select(key);
+  return [];
+}"""
+#: "Download report": once the new file's link is on the page (within 5 s), follow it so the browser downloads it
+CLICK_REPORT_JS = """async () => {
+  for (let i = 0; i < 50; i++) {
+    const a = document.querySelector('#report-file a[download]');
+    if (a && a.href !== window.__reportHref) { window.__reportHref = a.href; a.click(); return []; }
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return [];
+}"""
+#: the address bar follows the design: ``link`` holds the query (``?design=...&block=...``)
+REPLACE_URL_JS = """(q) => {
+  const query = typeof q === "string" && q.startsWith("?") ? q : "";
+  if (location.search !== query) history.replaceState(history.state, "", location.pathname + query);
+  return [];
+}"""
+#: "Copy link": the address (which carries the design) to the clipboard and into the box beside the button
+COPY_LINK_JS = """() => {
+  const url = location.href;
+  if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
+  return url;
+}"""
 
 
 def _bind(fn: Callable[..., dict[str, Any]], first: Any, name: str = "") -> Callable[..., dict[str, Any]]:
@@ -341,7 +439,13 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
     # every event by default: ~10 % of an edit's server time; every 1000 events is plenty (nothing here reads them)
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     pool = AnalysisPool()  # its workers import torch while the first page is built and counted here
+    keeper = None
     try:
+        warm_start()
+        try:
+            keeper = install_keeper(ui_store())  # "My designs": every design shown is kept in the store
+        except StoreError as exc:
+            print(f"warning: designs are not kept this time: {exc}", file=sys.stderr)
         demo = build_app()
         install_analysis_pool(pool)
         demo.queue(default_concurrency_limit=2)
@@ -364,4 +468,19 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
         )
     finally:
         install_analysis_pool(None)
+        if keeper is not None:
+            install_keeper(None)
         pool.close()
+
+
+def warm_start() -> None:
+    """Answer the presets' counts from the disk cache (``explorer.analysis_cache``): no fvcore at launch.
+
+    A preset counted by this code before is read back in milliseconds (without the size probe, see
+    ``preset_analysis``); one that was not is checked and counted here once, and written for the next start.
+    """
+    for name in list_presets():
+        try:
+            remember_analysis(*preset_analysis(name))
+        except SpecError:
+            continue  # a broken preset file is reported where it is picked

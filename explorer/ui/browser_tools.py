@@ -1,7 +1,8 @@
 """Serving the explorer in a child process and finding the system Chromium, for code that drives a page.
 
 Used by the browser tests (``tests/browser``), the agent tests (``free_port``), the UI latency
-benchmark (``benchmarks/ui_latency.py``) and the README screenshot (``explorer.ui.screenshot``);
+benchmark (``benchmarks/ui_latency.py``), the README screenshot (``explorer.ui.screenshot``) and
+``explorer.ui.show`` (``free_port``);
 the app itself never imports this module.
 """
 

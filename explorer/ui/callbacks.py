@@ -17,15 +17,22 @@ The contract of every edit (``_edit``):
   ``draft`` (a state), so an edit made elsewhere, which rewrites the editor, does not lose it;
   "Restore draft" puts it back.
 
+Every design shown also gets its ``link`` (the page URL's query, ``explorer.link``: a reload or a
+copied link reopens it and the selected block), the ``preset`` it is (the dropdown follows the
+design; empty when it is no preset), and is handed to the keeper of "My designs"
+(``explorer.ui.designs``). An edit of a preset renames it (``attendnext-edit-3``, see
+``derived_design``) so that it never claims the preset's description.
+
 An upload is read only when Gradio itself received the file (it lies in Gradio's upload
 folder); a path a client names through the API is refused without touching it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import html
 import os
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +41,8 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from ..design import load_preset
+from ..analysis_cache import preset_analysis
+from ..design import load_design, load_preset
 from ..edit import (
     BlockRef,
     add_block,
@@ -50,16 +58,19 @@ from ..edit import (
     unit_refs,
 )
 from ..history import History
+from ..link import LinkError, OpenedLink, design_query
 from ..mutate import MUTATIONS, apply_mutation, describe, random_mutation
 from ..presets import list_presets
 from ..spec import MAX_SPEC_BYTES, ArchitectureSpec, SpecError, dump_spec
-from .forms import block_form, form_raw, parse_form
+from .designs import keep
+from .forms import FORM_SLOTS, NUMBER_KINDS, PARALLEL_FORM, FormField, block_form, form_raw, parse_form, slot_keys
 from .render import Progress, form_updates, ok_html, render_design, render_error, stage_updates
-from .state import design_from_text, ensure_history, load_state, selected_ref
+from .state import derived_design, design_from_text, ensure_history, load_state, preset_of, selected_ref
 
 __all__ = [
     "UPLOAD_REFUSED",
     "initial_values",
+    "link_of",
     "on_add_block",
     "on_add_stage",
     "on_apply_form",
@@ -67,6 +78,7 @@ __all__ = [
     "on_editor_change",
     "on_load_preset",
     "on_move_block",
+    "on_open_link",
     "on_mutate",
     "on_new_empty",
     "on_random_mutate",
@@ -97,25 +109,49 @@ class Edited:
     action: str
 
 
+def link_of(spec_yaml: str, selected: str | None = None) -> str:
+    """The page URL's query for a design and its selected block (``""`` when its link would be too long)."""
+    try:
+        return design_query(load_state(spec_yaml), selected)
+    except (LinkError, SpecError):
+        return ""
+
+
+def _shown(out: dict[str, Any], origin: str) -> dict[str, Any]:
+    """A rendered design, with its link and preset, handed to the keeper of "My designs"."""
+    text = out.get("spec_yaml")
+    if text:
+        picker = out.get("picker")
+        selected = picker.get("value") if isinstance(picker, dict) else None
+        out["link"] = link_of(text, selected)
+        out["preset"] = preset_of(text)
+        out["form_error"] = ""
+        keep(text, origin)
+    return out
+
+
 def _edit(
     spec_yaml: str, history: History | None, draft: str | None, change: Callable[[ArchitectureSpec], Edited],
-    progress: Progress | None = None,
+    progress: Progress | None = None, origin: str = "edit",
 ) -> dict[str, Any]:
     """Load the state's design, try ``change`` on it: ``SpecError`` -> the error box only, else redraw all.
 
-    An edit that leaves the design as it was only says so (and clears the error box).
+    An edit that leaves the design as it was only says so (and clears the error box). An edited
+    preset gets its own name (``derived_design``) unless ``origin`` says the design was loaded whole.
     """
+    h = ensure_history(history, spec_yaml)
     try:
         done = change(load_state(spec_yaml))
     except SpecError as exc:
         return render_error(exc.errors)
-    if dump_spec(done.spec) == spec_yaml:
+    spec = done.spec if origin != "edit" else derived_design(done.spec, len(h.past) + 1)
+    if dump_spec(spec) == spec_yaml:
         return {"edit_error": "", "status": ok_html(f"{done.action}: nothing changed")}
     try:
-        return render_design(done.spec, ensure_history(history, spec_yaml), done.selected, done.action, spec_yaml,
-                             draft, progress=progress)
+        out = render_design(spec, h, done.selected, done.action, spec_yaml, draft, progress=progress)
     except SpecError as exc:  # its count was refused (past the analysis bounds of ``explorer.ui.worker``)
         return render_error(exc.errors)
+    return _shown(out, origin)
 
 
 # ----------------------------------------------------------------------------- start, load
@@ -125,11 +161,39 @@ def initial_values(preset: str | None = None) -> dict[str, Any]:
     """The page's first values: the AttendNeXt preset (or the first preset there is)."""
     names = list_presets()
     name = preset if preset in names else (DEFAULT_PRESET if DEFAULT_PRESET in names else (names[0] if names else ""))
-    spec = load_preset(name) if name else empty_spec()
+    spec = preset_analysis(name)[0] if name else empty_spec()  # counted before: read back, no size probe
     action = f"preset {name}" if name else "empty design"
-    out = render_design(spec, History.start(dump_spec(spec), action), None, action)
+    out = _shown(render_design(spec, History.start(dump_spec(spec), action), None, action), "preset")
     out["preset"] = name
     return out
+
+
+def on_open_link(
+    opened: OpenedLink, spec_yaml: str, history: History | None, draft: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The page was opened with a query (``explorer.link.read_query``): show its design and block.
+
+    No design asked for: only the link of the page's design (so the address bar carries it). A
+    damaged, tampered or invalid link: the page keeps the default design and says why, beside the
+    editor and in the status line.
+    """
+    if opened.spec is None:
+        out: dict[str, Any] = {"link": link_of(spec_yaml, "1:1")}
+        if opened.error:
+            out.update(render_error([opened.error]))
+        return out
+    spec = opened.spec
+    text = dump_spec(spec)
+    if text == spec_yaml:  # the default design: only the selection may differ
+        return {**on_select_block(opened.selected, spec_yaml), "picker": gr.update(value=selected_ref(
+            spec, opened.selected).key)}
+    try:
+        out = render_design(spec, ensure_history(history, spec_yaml), opened.selected, f"Opened the link's {spec.name}",
+                            spec_yaml, draft, progress=progress)
+    except SpecError as exc:
+        return render_error([f"the link's design could not be counted: {exc.errors[0]}"])
+    return _shown(out, "link")
 
 
 def on_load_preset(
@@ -141,14 +205,16 @@ def on_load_preset(
         spec = load_preset(name)
     except SpecError as exc:
         return render_error(exc.errors)
-    if dump_spec(spec) == spec_yaml:
-        return {"status": ok_html(f"preset {name} is already the design")}
-    return _edit(spec_yaml, history, draft, lambda _spec: Edited(spec, None, f"Loaded preset {name}"), progress)
+    if dump_spec(spec) == spec_yaml:  # picked again (or the event came twice): nothing to say or do
+        return {}
+    return _edit(spec_yaml, history, draft, lambda _spec: Edited(spec, None, f"Loaded preset {name}"), progress,
+                 origin="preset")
 
 
 def on_new_empty(spec_yaml: str, history: History | None, draft: str | None = None) -> dict[str, Any]:
     """Replace the design with an empty one (a stem conv and the head; undoable)."""
-    return _edit(spec_yaml, history, draft, lambda _spec: Edited(empty_spec(), None, "Started an empty design"))
+    return _edit(spec_yaml, history, draft, lambda _spec: Edited(empty_spec(), None, "Started an empty design"),
+                 origin="empty")
 
 
 def received_upload(path: str | os.PathLike[str], upload_folder: str | os.PathLike[str] | None = None) -> Path | None:
@@ -197,7 +263,8 @@ def on_upload(
         spec = design_from_text(text)
     except SpecError as exc:
         return {**render_error([f"{name}: {m}" for m in exc.errors]), "upload": None}
-    out = _edit(spec_yaml, history, draft, lambda _spec: Edited(spec, None, f"Loaded {name}"), progress)
+    out = _edit(spec_yaml, history, draft, lambda _spec: Edited(spec, None, f"Loaded {name}"), progress,
+                origin="upload")
     out["upload"] = None
     return out
 
@@ -228,7 +295,7 @@ def on_editor_change(text: str | None, spec_yaml: str, history: History | None, 
     except SpecError as exc:  # its count was refused: kept as the draft, like text that does not validate
         return {**render_error(exc.errors, "yaml_error"), "draft": text}
     out.update(yaml_error="", draft="", draft_note="")
-    return out
+    return _shown(out, "yaml")
 
 
 def on_restore_draft(draft: str | None) -> dict[str, Any]:
@@ -245,7 +312,8 @@ def on_select_block(key: str | None, spec_yaml: str) -> dict[str, Any]:
     """A block was picked: show its form and its stage's settings."""
     spec = load_state(spec_yaml)
     ref = selected_ref(spec, key)
-    return {**form_updates(spec, ref), **stage_updates(spec, ref), "edit_error": ""}
+    return {**form_updates(spec, ref), **stage_updates(spec, ref), "edit_error": "", "form_error": "",
+            "link": link_of(spec_yaml, ref.key)}
 
 
 def on_select_row(row: int, spec_yaml: str) -> dict[str, Any]:
@@ -262,16 +330,40 @@ def on_apply_form(
 ) -> dict[str, Any]:
     """Apply the block form (slot values in slot order: number, choice, switch per slot)."""
 
+    fields: list[FormField] = []
+
     def change(spec: ArchitectureSpec) -> Edited:
         ref = BlockRef.parse(selected)
         entry = get_entry(spec, ref)
         if entry.type == "parallel":
-            raise SpecError(f"{ref.place}: a parallel group; edit its columns in the YAML tab")
-        fields = block_form(entry.type)
+            fields[:] = PARALLEL_FORM
+            merge = parse_form(PARALLEL_FORM, form_raw(PARALLEL_FORM, slot_values))["merge"]
+            data = spec.to_dict()
+            data["stages"][ref.stage - 1]["blocks"][ref.block - 1]["merge"] = merge
+            return Edited(load_design(data), ref, f"Edited {ref.place}")
+        fields[:] = block_form(entry.type)
         params = parse_form(fields, form_raw(fields, slot_values))
         return Edited(set_block_params(spec, ref, params), ref, f"Edited {ref.place}")
 
-    return _edit(spec_yaml, history, draft, change)
+    out = _edit(spec_yaml, history, draft, change)
+    if "spec_yaml" not in out and out.get("edit_error"):
+        return _beside_fields(out, fields)
+    return {**out, "form_error": ""}
+
+
+def _beside_fields(refused: dict[str, Any], fields: list[FormField]) -> dict[str, Any]:
+    """A refused form: its messages beside the form (not the top of the tab), each also in its field's hint."""
+    box = refused.pop("edit_error")
+    messages = re.findall(r"<li>(.*?)</li>", box, flags=re.S)
+    out = {**refused, "edit_error": "", "form_error": box}
+    for i, f in enumerate(fields[:FORM_SLOTS]):
+        mine = [m for m in messages if re.search(rf"(^|: ){re.escape(f.name)}\b", html.unescape(m))]
+        if not mine:
+            continue
+        number, choice, check = slot_keys(i)
+        key = number if f.kind in NUMBER_KINDS else choice if f.kind == "choice" else check
+        out[key] = gr.update(info="⚠ " + "; ".join(html.unescape(m) for m in mine))
+    return out
 
 
 def on_apply_stage(
@@ -410,18 +502,18 @@ def on_mutate(
 
 def on_random_mutate(
     spec_yaml: str, history: History | None, selected: str | None, draft: str | None = None,
-    seed: int | None = None,
+    seed: int | None = None, rng: random.Random | None = None,
 ) -> dict[str, Any]:
-    """A random mutation that keeps the design valid.
+    """A random mutation that keeps the design valid, drawn from ``rng`` (the session's generator).
 
-    Deterministic: seeded by the design and the history's length unless ``seed`` is given.
+    Not seeded from the design: after Undo the next press draws another mutation. ``seed`` gives
+    a fixed draw (tests); with neither, a generator seeded from the OS is used.
     """
     h = ensure_history(history, spec_yaml)
-    if seed is None:
-        seed = int(hashlib.sha1(f"{len(h.past)}:{spec_yaml}".encode()).hexdigest()[:12], 16)
+    generator = random.Random(seed) if seed is not None else (rng if rng is not None else random.Random())
 
     def change(spec: ArchitectureSpec) -> Edited:
-        result = random_mutation(spec, random.Random(seed))
+        result = random_mutation(spec, generator)
         return Edited(result.spec, BlockRef(result.stage, result.block or 1), f"Random: {result.description}")
 
     return _edit(spec_yaml, h, draft, change)
@@ -441,7 +533,7 @@ def _step(
     except SpecError as exc:  # its count was refused (past the analysis bounds)
         return render_error(exc.errors)
     out["history"] = moved  # render_design's push of the present text is a no-op; keep the moved history
-    return out
+    return _shown(out, "undo" if undo else "redo")
 
 
 def on_undo(spec_yaml: str, history: History | None, selected: str | None, draft: str | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ..spec import ArchitectureSpec, ParallelSpec, SpecError
 
 __all__ = [
     "FORM_SLOTS",
+    "PARALLEL_FORM",
     "FieldKind",
     "FormField",
     "block_form",
@@ -152,11 +153,17 @@ def block_form(block_type: str) -> list[FormField]:
     return [_field_from_schema(n, p, n in required) for n, p in schema.get("properties", {}).items()]
 
 
+#: the form of a parallel group: how its columns merge (its columns' blocks are edited in the YAML tab)
+PARALLEL_FORM = [FormField("merge", "Merge", "choice", "add", True, choices=("add", "concat"),
+                           description="add: the columns' outputs are summed (equal widths); "
+                                       "concat: stacked along channels (widths add up)")]
+
+
 def form_values(spec: ArchitectureSpec, ref: BlockRef) -> tuple[str, list[FormField], list[Any]]:
     """(block type, its form, the block's current value for each field) for the block at ``ref``."""
     entry = get_entry(spec, ref)
     if isinstance(entry, ParallelSpec):
-        return "parallel", [], []
+        return "parallel", PARALLEL_FORM, [entry.merge]
     fields = block_form(entry.type)
     params = entry.params
     return entry.type, fields, [params.get(f.name, f.default) for f in fields]

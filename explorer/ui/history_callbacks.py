@@ -5,6 +5,11 @@ by its design's MACs (at the run's input size) and its validation accuracy
 (``explorer.charts.accuracy_vs_macs``); ``on_pick_runs`` draws the loss and accuracy curves of
 the chosen runs (``explorer.charts.curves_figure``); ``on_load_design`` returns a stored
 design's YAML for the editor (whose change event validates and applies it).
+
+Every number says what it is for: a run trains a *training copy* of its design, retargeted to the
+dataset's input size and classes (e.g. 32², 10 classes), so its params and MACs are that copy's
+and sit beside the design's own (as designed, e.g. 224², 1000 classes); a latency row says which
+network was timed (the design at its own input, batch 1), with what and where.
 """
 
 from __future__ import annotations
@@ -13,15 +18,20 @@ from datetime import datetime
 from typing import Any
 
 from ..charts import Figure, accuracy_vs_macs, curves_figure
+from ..spec import SpecError
+from ..spec_yaml import parse_spec_text
 from ..store import DesignRow, RunRow, Store
 from .training_callbacks import ui_store
 
-__all__ = ["DESIGN_HEADERS", "RUN_HEADERS", "design_choices", "on_load_design", "on_pick_runs", "on_refresh",
-           "run_choices"]
+__all__ = ["DESIGN_HEADERS", "LATENCY_HEADERS", "RUN_HEADERS", "design_choices", "on_load_design", "on_pick_runs",
+           "on_refresh", "run_choices"]
 
-RUN_HEADERS = ["run", "status", "design", "dataset", "input", "steps", "val acc (%)", "train loss", "seconds",
-               "MMACs", "started"]
-DESIGN_HEADERS = ["design", "name", "runs", "best val acc (%)", "params (M)", "created"]
+RUN_HEADERS = ["run", "status", "design", "dataset", "trained at", "steps", "val acc (%)", "train loss", "seconds",
+               "params (M) · training copy", "MMACs · training copy", "started"]
+DESIGN_HEADERS = ["design", "name", "runs", "best val acc (%)", "params (M) as designed", "as designed",
+                  "params (M) · training copy", "created"]
+LATENCY_HEADERS = ["measurement", "design", "network timed", "backend", "where", "median ms", "p90 ms", "cv", "runs",
+                   "threads", "measured"]
 
 
 def _when(t: float | None) -> str:
@@ -32,14 +42,49 @@ def _num(x: Any, digits: int) -> Any:
     return round(float(x), digits) if isinstance(x, (int, float)) else ""
 
 
+def _trained_at(c: dict[str, Any]) -> str:
+    """'32², 10 classes': the input and classes a run's training copy was built for."""
+    size, classes = c.get("input_size"), c.get("num_classes")
+    parts = [f"{size}²" if size else "", f"{classes} classes" if classes else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _as_designed(spec_yaml: str) -> str:
+    """'224², 1000 classes': the design's own input and classes (what its own params are counted at)."""
+    try:
+        data = parse_spec_text(spec_yaml)
+    except SpecError:
+        return ""
+    size = (data.get("input") or {}).get("size", 224) if isinstance(data.get("input"), dict) else 224
+    size = size[-1] if isinstance(size, list) and size else size
+    return f"{size}², {data.get('num_classes', 1000)} classes"
+
+
 def _run_row(r: RunRow) -> list[Any]:
     m, c = r.metrics, r.config
     acc = m.get("val_accuracy")
-    macs = m.get("macs")
-    return [r.id, r.status, r.design_name, r.dataset, c.get("input_size", ""), m.get("steps", ""),
+    macs, params = m.get("macs"), m.get("params")
+    return [r.id, r.status, r.design_name, r.dataset, _trained_at(c), m.get("steps", ""),
             _num(100 * acc, 2) if isinstance(acc, (int, float)) else "", _num(m.get("final_train_loss"), 4),
-            _num(m.get("seconds"), 1), _num(macs / 1e6, 2) if isinstance(macs, (int, float)) else "",
-            _when(r.started_at)]
+            _num(m.get("seconds"), 1), _num(params / 1e6, 3) if isinstance(params, (int, float)) else "",
+            _num(macs / 1e6, 2) if isinstance(macs, (int, float)) else "", _when(r.started_at)]
+
+
+def _latency_rows(store: Store, names: dict[int, DesignRow]) -> list[list[Any]]:
+    """Every stored latency measurement, newest first, saying which network was timed and how."""
+    rows = []
+    for r in reversed(store.list_latency()):
+        d = names.get(r["design_id"])
+        if d is None:
+            try:
+                d = names[r["design_id"]] = store.get_design(r["design_id"])
+            except ValueError:
+                continue
+        timed = f"as designed: {_as_designed(d.spec_yaml)}, batch 1"
+        rows.append([r["id"], d.name, timed, r["backend"], r["device"], _num(r["median_ms"], 3),
+                     _num(r["p90_ms"], 3), _num(r["cv"], 3), r["runs"] or "", r["threads"] or "",
+                     _when(r["created_at"])])
+    return rows
 
 
 def run_choices(runs: list[RunRow]) -> list[tuple[str, int]]:
@@ -72,17 +117,26 @@ def on_refresh(store: Store | None = None, limit: int = 200) -> dict[str, Any]:
     runs_per_design: dict[int, list[RunRow]] = {}
     for r in runs:
         runs_per_design.setdefault(r.design_id, []).append(r)
+    counted: dict[int, int] = {}  # design id -> its own params, as the explorer counted it (latest count)
+    for row in store.list_analyses():
+        counted[row["design_id"]] = row["params"]
     designs_table = []
     for d in designs:
         rs = runs_per_design.get(d.id, [])
         accs = [r.metrics["val_accuracy"] for r in rs if isinstance(r.metrics.get("val_accuracy"), (int, float))]
         params = next((r.metrics["params"] for r in rs if isinstance(r.metrics.get("params"), int)), None)
+        trained_at = next((_trained_at(r.config) for r in rs if _trained_at(r.config)), "")
+        own = counted.get(d.id)
         designs_table.append([d.id, d.name, len(rs), _num(100 * max(accs), 2) if accs else "",
-                              _num(params / 1e6, 3) if params else "", _when(d.created_at)])
+                              _num(own / 1e6, 3) if own else "", _as_designed(d.spec_yaml),
+                              f"{params / 1e6:.3f} ({trained_at})" if params else "", _when(d.created_at)])
+    latency_table = _latency_rows(store, {d.id: d for d in designs})
     return {
-        "status": f"{len(runs)} run(s) and {len(designs)} design(s) in `{store.path}`.",
+        "status": f"{len(runs)} run(s), {len(designs)} design(s) and {len(latency_table)} latency measurement(s) "
+                  f"in `{store.path}`.",
         "runs_table": [_run_row(r) for r in runs],
         "designs_table": designs_table,
+        "latency_table": latency_table,
         "chart": accuracy_vs_macs(runs),
         "run_choices": run_choices(runs),
         "design_choices": design_choices(designs),

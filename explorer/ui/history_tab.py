@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from . import history_callbacks as hc
+from .search_tab import build_searches_panel
 
 __all__ = ["build_history_tab"]
 
@@ -27,8 +28,12 @@ def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
     with gr.Row():
         picked_runs = gr.Dropdown([], multiselect=True, label="runs to compare", elem_id="hist-pick-runs")
     curves = gr.Plot(label="curves of the chosen runs", elem_id="hist-curves")
-    designs_table = gr.Dataframe(headers=hc.DESIGN_HEADERS, interactive=False, label="stored designs",
+    designs_table = gr.Dataframe(headers=hc.DESIGN_HEADERS, interactive=False,
+                                 label="stored designs: params as designed, and of the copies their runs trained",
                                  elem_id="hist-designs", max_height=300)
+    latency_table = gr.Dataframe(headers=hc.LATENCY_HEADERS, interactive=False,
+                                 label="latency measurements (newest first): which network was timed, how and where",
+                                 elem_id="hist-latency", max_height=300)
     with gr.Row():
         picked_design = gr.Dropdown([], label="stored design", elem_id="hist-pick-design")
         load_btn = gr.Button("Load into editor", variant="primary", elem_id="hist-load")
@@ -37,7 +42,7 @@ def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
     def on_refresh() -> tuple[Any, ...]:
         out = hc.on_refresh()
         return (out["status"], out["runs_table"], out["chart"], gr.update(choices=out["run_choices"]),
-                out["designs_table"], gr.update(choices=out["design_choices"]))
+                out["designs_table"], gr.update(choices=out["design_choices"]), out["latency_table"])
 
     def on_pick_runs(run_ids: list[Any]) -> Any:
         return hc.on_pick_runs(run_ids)
@@ -46,7 +51,7 @@ def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
         out = hc.on_load_design(design_id)
         return out["status"], out.get("editor", gr.skip())
 
-    refresh_outputs = [status, runs_table, chart, picked_runs, designs_table, picked_design]
+    refresh_outputs = [status, runs_table, chart, picked_runs, designs_table, picked_design, latency_table]
     refresh_btn.click(on_refresh, None, refresh_outputs)
     picked_runs.change(on_pick_runs, [picked_runs], [curves])
     load_btn.click(on_load_design, [picked_design], [status, editor])
@@ -57,3 +62,4 @@ def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
         parent = getattr(parent, "parent", None)
     if parent is not None:
         parent.select(on_refresh, None, refresh_outputs)
+    build_searches_panel(editor)  # the stored searches, their candidates and fronts

@@ -31,7 +31,8 @@ from .render import Progress
 from .state import load_state
 from .worker import analyze_bounded
 
-__all__ = ["PROFILE_DEFAULT", "TABLE_HEADERS", "on_measure_board", "on_measure_local", "on_predict",
+__all__ = ["PROFILE_DEFAULT", "PROFILE_HEADERS", "TABLE_HEADERS", "on_measure_board", "on_measure_local", "on_predict",
+           "on_profile",
            "profile_choices"]
 
 PROFILE_DEFAULT = "host"
@@ -190,3 +191,50 @@ def on_predict(spec_yaml: str, profile_name: str, compare: bool = True, progress
         return _error(exc)
     except Exception as exc:  # noqa: BLE001 - never a traceback on the page: one line names the failure
         return _error(RuntimeError(f"prediction failed: {type(exc).__name__}: {exc}"))
+
+
+PROFILE_HEADERS = ["unit", "op type", "fp32 ms", "int8 ms"]
+
+
+def on_profile(spec_yaml: str, int8: bool = True, runs: float = 20, threads: float = 1,
+               progress: Progress | None = None) -> dict[str, Any]:
+    """Where the time goes: ONNX Runtime's profiler per op type and unit, fp32 (and int8 beside it).
+
+    The int8 graph is static QDQ quantization calibrated on random inputs (right for timing, not
+    for accuracy: the Quantize section calibrates on real images). ``result``: the rows as dicts.
+    """
+    from ..charts import op_time_figure
+    from ..export import onnx_bytes
+    from ..latency.agent import check_settings
+    from ..latency.op_profile import compare_ops, profile_ops, quantize_for_timing
+    from ..spec import expand_units
+
+    progress = progress or _noop
+    try:
+        runs_i, threads_i = int(runs), int(threads)
+        check_settings(runs_i, 3, threads_i)
+        spec = load_state(spec_yaml)
+        progress(0.0, f"exporting {spec.name}")
+        fp32 = onnx_bytes(spec)
+        progress(0.2, "profiling fp32")
+        ops32 = profile_ops(fp32, runs=runs_i, warmup=3, threads=threads_i)
+        ops8: list[Any] = []
+        if int8:
+            progress(0.45, "quantizing (static QDQ, random calibration)")
+            model8 = quantize_for_timing(fp32)
+            progress(0.75, "profiling int8")
+            ops8 = profile_ops(model8, runs=runs_i, warmup=3, threads=threads_i)
+        rows = compare_ops(ops32, ops8, {u.module_path: u.name for u in expand_units(spec)})
+        progress(1.0, "done")
+        t32, t8 = sum(r.fp32_ms for r in rows), sum(r.int8_ms for r in rows)
+        status = (f"**{html.escape(spec.name)}**: kernel time per inference fp32 **{t32:.2f} ms**"
+                  + (f", int8 **{t8:.2f} ms** ({t32 / t8:.2f}× speed-up)" if int8 and t8 else "")
+                  + f" (ONNX Runtime profiler, {runs_i} runs, {threads_i} thread(s); int8 calibrated on random "
+                    "inputs: for timing only)")
+        table = [[r.unit, r.op_type, round(r.fp32_ms, 3), round(r.int8_ms, 3)] for r in rows]
+        return {"status": status, "chart": op_time_figure(rows), "table": table,
+                "result": {"fp32_ms": t32, "int8_ms": t8, "rows": [r.__dict__ for r in rows]}}
+    except (SpecError, ValueError, FileNotFoundError, OSError) as exc:
+        return _error(exc)
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the page: one line names the failure
+        return _error(RuntimeError(f"profiling failed: {type(exc).__name__}: {exc}"))

@@ -12,6 +12,8 @@ from typing import Any
 import gradio as gr
 
 from . import latency_callbacks as lc
+from . import quantize_callbacks as qc
+from .designs import record_latency
 from .render import gradio_progress
 
 __all__ = ["build_latency_tab"]
@@ -31,8 +33,8 @@ def build_latency_tab(spec_yaml: gr.State) -> None:
     """Lay out the latency panel inside the open tab and wire it to ``latency_callbacks``."""
     gr.Markdown(HELP)
     with gr.Row():
-        runs = gr.Number(50, label="timed runs", precision=0, minimum=1, maximum=10_000, elem_id="lat-runs")
-        threads = gr.Number(1, label="threads", precision=0, minimum=1, maximum=256, elem_id="lat-threads")
+        runs = gr.Number(50, label="timed runs", precision=0, elem_id="lat-runs", info="1 to 10,000")
+        threads = gr.Number(1, label="threads", precision=0, elem_id="lat-threads", info="1 to 256")
         compare = gr.Checkbox(True, label="compare with presets", elem_id="lat-compare")
     with gr.Row():
         with gr.Column():
@@ -40,7 +42,7 @@ def build_latency_tab(spec_yaml: gr.State) -> None:
         with gr.Column():
             with gr.Row():
                 host = gr.Textbox("127.0.0.1", label="board host", elem_id="lat-host")
-                port = gr.Number(8765, label="port", precision=0, minimum=1, maximum=65535, elem_id="lat-port")
+                port = gr.Number(8765, label="port", precision=0, elem_id="lat-port")
                 token = gr.Textbox("", label="token", type="password", elem_id="lat-token")
             board_btn = gr.Button("Measure on board", elem_id="lat-board")
         with gr.Column():
@@ -59,20 +61,74 @@ def build_latency_tab(spec_yaml: gr.State) -> None:
                 result["table"] if result["table"] else gr.skip())
 
     # each handler bears its callback's name, which is its endpoint in the Gradio API
-    def on_measure_local(spec: str, n_runs: Any, n_threads: Any, with_presets: bool,
+    def measured(result: dict[str, Any], spec: str, profile_name: str | None, where: str) -> tuple[Any, Any, Any]:
+        """A measurement: kept for the History tab; the per-unit table now predicts *this* design (or clears)."""
+        if not result["result"]:
+            return show(result)
+        record_latency(spec, result["result"], where)
+        predicted = lc.on_predict(spec, profile_name, False) if profile_name else {"table": []}
+        return result["status"], result["chart"] if result["chart"] is not None else gr.skip(), predicted["table"]
+
+    def on_measure_local(spec: str, n_runs: Any, n_threads: Any, with_presets: bool, profile_name: str | None,
                          progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
-        return show(lc.on_measure_local(spec, n_runs, n_threads, with_presets, progress=gradio_progress(progress)))
+        result = lc.on_measure_local(spec, n_runs, n_threads, with_presets, progress=gradio_progress(progress))
+        return measured(result, spec, profile_name, "this machine")
 
     def on_measure_board(spec: str, board_host: str, board_port: Any, board_token: str, n_runs: Any, n_threads: Any,
                          with_presets: bool, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
-        return show(lc.on_measure_board(spec, board_host, board_port, board_token, n_runs, n_threads, with_presets,
-                                        progress=gradio_progress(progress)))
+        result = lc.on_measure_board(spec, board_host, board_port, board_token, n_runs, n_threads, with_presets,
+                                     progress=gradio_progress(progress))
+        return measured(result, spec, None, f"board {board_host}:{board_port}")
 
     def on_predict(spec: str, profile_name: str, with_presets: bool,
                    progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
         return show(lc.on_predict(spec, profile_name, with_presets, progress=gradio_progress(progress)))
 
     latency: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "latency"}
-    local_btn.click(on_measure_local, [spec_yaml, runs, threads, compare], outputs, **latency)
+    local_btn.click(on_measure_local, [spec_yaml, runs, threads, compare, profile], outputs, **latency)
     board_btn.click(on_measure_board, [spec_yaml, host, port, token, runs, threads, compare], outputs, **latency)
     predict_btn.click(on_predict, [spec_yaml, profile, compare], outputs, **latency)
+
+    # "Where the time goes": ONNX Runtime's profiler per op type and unit, fp32 beside int8
+    gr.Markdown("### Where the time goes\nONNX Runtime's own profiler: kernel time per op type (after its fusions) "
+                "and per unit, fp32 above, int8 below (static QDQ quantization calibrated on random inputs: right "
+                "for timing, not for accuracy).")
+    with gr.Row():
+        prof_int8 = gr.Checkbox(True, label="int8 beside fp32", elem_id="lat-prof-int8")
+        prof_btn = gr.Button("Profile", elem_id="lat-prof")
+    prof_status = gr.Markdown("", elem_id="lat-prof-status")
+    prof_chart = gr.Plot(label="kernel time by op type and unit", elem_id="lat-prof-chart")
+    prof_table = gr.Dataframe(headers=lc.PROFILE_HEADERS, interactive=False, label="kernel ms per unit and op type",
+                              elem_id="lat-prof-table", max_height=360)
+
+    def on_profile(spec: str, with_int8: bool, n_runs: Any, n_threads: Any,
+                   progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
+        result = lc.on_profile(spec, with_int8, min(int(n_runs or 20), 50), n_threads,
+                               progress=gradio_progress(progress))
+        return (result["status"], result["chart"] if result["chart"] is not None else gr.skip(),
+                result["table"] if result["table"] else gr.skip())
+
+    prof_btn.click(on_profile, [spec_yaml, prof_int8, runs, threads], [prof_status, prof_chart, prof_table], **latency)
+
+    # int8: quantize the design's trained network (explorer.ui.quantize_callbacks), fp32 beside int8
+    with gr.Accordion("Quantize (int8)", open=False, elem_id="lat-quant"):
+        gr.Markdown("Static int8 quantization in ONNX Runtime (QDQ, per-channel int8 weights, calibrated on 100 "
+                    "training images) of this design's latest stored run, or of a short training run first; then "
+                    "fp32 and int8 side by side on the validation split, timed here interleaved with 1 thread.")
+        with gr.Row():
+            quant_source = gr.Radio(list(qc.SOURCES), value=qc.SOURCES[0], label="weights from",
+                                    elem_id="lat-quant-source")
+            quant_steps = gr.Number(200, label="training steps (short training)", precision=0,
+                                    elem_id="lat-quant-steps")
+            quant_btn = gr.Button("Quantize", elem_id="lat-quant-btn")
+        quant_status = gr.Markdown("", elem_id="lat-quant-status")
+        quant_table = gr.Dataframe(headers=qc.TABLE_HEADERS, interactive=False, label="fp32 and int8",
+                                   elem_id="lat-quant-table")
+        quant_file = gr.File(label="int8 ONNX file", interactive=False, elem_id="lat-quant-file")
+
+    def on_quantize(spec: str, source: str, steps: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
+        result = qc.on_quantize(spec, source, steps, progress=gradio_progress(progress))
+        return result["status"], result["table"] if result["table"] else gr.skip(), result["file"]
+
+    quant_btn.click(on_quantize, [spec_yaml, quant_source, quant_steps], [quant_status, quant_table, quant_file],
+                    concurrency_limit=1, concurrency_id="quantize")

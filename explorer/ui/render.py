@@ -9,7 +9,7 @@ plain functions the tests call.
 
 Output names (``FULL_KEYS`` plus the form slots ``slot{i}_number|choice|check``):
 ``spec_yaml`` (state: the current valid design), ``history`` (state), ``editor``, ``picker``,
-``metrics``, ``table``, ``bars``, ``scatter``, ``diagram``, ``form_title``, ``stage_name``,
+``metrics``, ``table``, ``bars``, ``scatter``, ``diagram``, ``graph``, ``warnings``, ``form_title``, ``stage_name``,
 ``stage_repeat``, ``status``, ``edit_error``, ``yaml_error``, ``draft``, ``draft_note``,
 ``download``, ``undo_btn``, ``redo_btn``, ``upload``.
 """
@@ -31,10 +31,11 @@ from blocks import get_block
 
 from ..analysis import Analysis, Progress
 from ..charts import architecture_diagram, block_bars, preset_points, preset_scatter
-from ..edit import BlockRef, block_refs, settings_text
+from ..edit import BlockRef, block_refs, get_entry, settings_text
 from ..history import History
 from ..spec import ArchitectureSpec, SpecError, dump_spec, expand_units
 from .forms import FORM_SLOTS, NUMBER_KINDS, form_values, slot_keys
+from .graph_view import graph_outputs
 from .state import load_state, remember, selected_ref
 from .worker import analyze_bounded
 
@@ -55,7 +56,8 @@ __all__ = [
     "table_rows",
 ]
 
-TABLE_HEADERS = ["unit", "place", "type", "settings", "output C×H×W", "params", "MACs (M)", "peak act. (KiB)"]
+TABLE_HEADERS = ["unit", "place", "type", "settings", "output C×H×W", "params", "MACs (M)", "peak act. (KiB)",
+                 "read fp32 (KiB)", "written fp32 (KiB)"]  # memory traffic per inference; int8: a quarter
 
 FULL_KEYS = (
     "spec_yaml", "history", "editor", "picker", "metrics", "table", "bars", "scatter", "diagram",
@@ -154,6 +156,7 @@ def table_rows(spec: ArchitectureSpec, a: Analysis) -> list[list[Any]]:
         rows.append([
             row.name, row.place, row.type, settings_text(unit.config), "×".join(map(str, row.out_shape[1:])),
             row.params, round(row.macs / 1e6, 2), round(row.peak_bytes / 2**10, 1),
+            round(row.bytes_read / 2**10, 1), round(row.bytes_written / 2**10, 1),
         ])
     return rows
 
@@ -166,7 +169,7 @@ def form_updates(spec: ArchitectureSpec, ref: BlockRef) -> dict[str, Any]:
         block_type, fields, values = "", [], []
     out: dict[str, Any] = {}
     if block_type == "parallel":
-        out["form_title"] = f"**{ref.place}: a parallel group.** Edit its columns in the YAML tab."
+        out["form_title"] = _parallel_title(spec, ref)
     elif block_type:
         out["form_title"] = f"**{ref.place}: `{block_type}`** — {html.escape(get_block(block_type).summary)}"
     else:
@@ -190,6 +193,18 @@ def form_updates(spec: ArchitectureSpec, ref: BlockRef) -> dict[str, Any]:
         else:
             out[check] = gr.update(visible=False)
     return out
+
+
+def _parallel_title(spec: ArchitectureSpec, ref: BlockRef) -> str:
+    """A parallel group's form title: its columns, block by block (their parameters are edited as YAML)."""
+    entry = get_entry(spec, ref)
+    columns = getattr(entry, "branches", [])
+    lines = [f"**{ref.place}: a parallel group of {len(columns)} columns.** Its merge is below; "
+             "the blocks of its columns are edited in the YAML tab:"]
+    for i, column in enumerate(columns, 1):
+        blocks = " → ".join(f"`{b.type}` ({html.escape(settings_text(b))})" for b in column)
+        lines.append(f"- column {i}: {blocks}")
+    return "\n".join(lines)
 
 
 def stage_updates(spec: ArchitectureSpec, ref: BlockRef) -> dict[str, Any]:
@@ -263,6 +278,7 @@ def render_design(
         "bars": block_bars(a, names),
         "scatter": preset_scatter(preset_points(), a),
         "diagram": architecture_diagram(a, names, repeats),
+        **graph_outputs(spec, a, ref.key),
         "status": ok_html(f"{action}: {_change_text(a, prev)}"),
         "edit_error": "",
         "download": design_file(text, spec.name),

@@ -7,10 +7,18 @@ browser shows live curves (``explorer.charts.loss_figure`` and ``accuracy_figure
 run stops within a step (well under a second for the designs at 32²), then evaluates, saves its
 weights and is stored as ``cancelled``. Runs go to :func:`ui_store` (``Store()``:
 ``$EXPLORER_DB`` or ``runs/explorer.sqlite``). One run at a time per browser session.
+
+A dataset on the server's disk (an ImageFolder tree or CIFAR-10's python batches, as
+``explorer train --dataset PATH`` takes) may be trained on only from under the data root the
+server was started with (``explorer ui --data-root DIR``, i.e. ``$EXPLORER_DATA_ROOT``): the folder
+a browser names is resolved (links followed) and refused unless it is a directory inside that
+root, so no browser can make the server read a file anywhere else. Without a data root, only
+the built-in datasets can be picked.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -23,10 +31,13 @@ from ..spec import SpecError
 from ..store import StepRow, Store, default_db_path
 from .state import load_state
 
-__all__ = ["DATASETS", "MAX_UI_STEPS", "active_sessions", "on_cancel_training", "on_start_training", "ui_store"]
+__all__ = ["DATASETS", "DATA_ROOT_ENV", "MAX_UI_STEPS", "active_sessions", "data_root", "dataset_folder",
+           "on_cancel_training", "on_start_training", "ui_store"]
 
-#: datasets the browser may pick (paths on the server are for the command line only)
+#: datasets the browser may pick by name; a folder on the server only from under ``data_root()``
 DATASETS = ["digits", "shapes"]
+#: where the server's datasets lie (``explorer ui --data-root DIR`` sets it); unset: no folder may be named
+DATA_ROOT_ENV = "EXPLORER_DATA_ROOT"
 MAX_UI_STEPS = 20_000
 
 _STORES: dict[str, Store] = {}
@@ -63,6 +74,37 @@ def active_sessions() -> list[str]:
         return list(_ACTIVE)
 
 
+def data_root() -> Path | None:
+    """The directory under which the browser may name dataset folders (``$EXPLORER_DATA_ROOT``), if any."""
+    text = os.environ.get(DATA_ROOT_ENV, "").strip()
+    if not text:
+        return None
+    root = Path(text).expanduser()
+    return Path(os.path.realpath(root)) if root.is_dir() else None
+
+
+def dataset_folder(text: str, root: Path | None = None) -> Path:
+    """A dataset folder a browser named -> its real path inside the data root; ``ValueError`` (one line) otherwise.
+
+    ``text`` is relative to the root (``cifar10``) or absolute; links are followed before the check,
+    so neither ``..`` nor a link leads out. Nothing is read here but the directory's own entry.
+    """
+    root = root if root is not None else data_root()
+    if root is None:
+        raise ValueError("this server has no data root, so no folder can be named; start it with "
+                         "`explorer ui --data-root DIR` (or use digits / shapes, or `explorer train --dataset PATH`)")
+    if len(text) > 1024 or "\0" in text:
+        raise ValueError("that folder name is not a path; give a folder under the data root, e.g. cifar10")
+    real_root = Path(os.path.realpath(root))
+    candidate = Path(text).expanduser()
+    real = Path(os.path.realpath(candidate if candidate.is_absolute() else real_root / candidate))
+    if real == real_root or not real.is_relative_to(real_root):
+        raise ValueError(f"{text!r} is not inside the data root {real_root}; name a folder under it, e.g. cifar10")
+    if not real.is_dir():
+        raise ValueError(f"there is no folder {text!r} under the data root {real_root}")
+    return real
+
+
 def _int(value: Any, name: str, lo: int, hi: int) -> int:
     try:
         number = float(value)
@@ -96,6 +138,7 @@ def on_start_training(
     session: str = "local",
     store: Store | None = None,
     poll_s: float = 0.2,
+    folder: str | None = None,
 ) -> Iterator[tuple[str, Figure, Figure]]:
     """Train the design in ``spec_yaml``; yield (status, loss figure, accuracy figure) as the run logs.
 
@@ -104,7 +147,9 @@ def on_start_training(
     empty = (loss_figure([]), accuracy_figure([]))
     try:
         spec = load_state(spec_yaml or "")
-        if dataset not in DATASETS:
+        if folder and folder.strip():  # a folder under the data root: ImageFolder or CIFAR-10 batches
+            dataset = str(dataset_folder(folder.strip()))
+        elif dataset not in DATASETS:
             raise ValueError(f"dataset {dataset!r}: pick one of {', '.join(DATASETS)}")
         n_steps = _int(steps, "steps", 1, MAX_UI_STEPS)
         size = _int(input_size, "input size", 16, 256)

@@ -29,11 +29,21 @@ what it learned (evaluated and saved). Every run, its curve and weights go to th
 def build_training_tab(spec_yaml: gr.State) -> None:
     """Lay out the training panel inside the open tab and wire it to ``training_callbacks``."""
     gr.Markdown(HELP)
+    # no minimum / maximum on the boxes: an out-of-range number gets the callback's message, not Gradio's
     with gr.Row():
         dataset = gr.Dropdown(tc.DATASETS, value="digits", label="dataset", elem_id="train-dataset")
-        steps = gr.Number(100, label="steps", precision=0, minimum=1, maximum=tc.MAX_UI_STEPS, elem_id="train-steps")
-        size = gr.Number(32, label="input size", precision=0, minimum=16, maximum=256, elem_id="train-input")
-        seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id="train-seed")
+        steps = gr.Number(100, label="steps", precision=0, elem_id="train-steps",
+                          info=f"1 to {tc.MAX_UI_STEPS:,}")
+        size = gr.Number(32, label="input size", precision=0, elem_id="train-input", info="16 to 256 pixels")
+        seed = gr.Number(0, label="seed", precision=0, elem_id="train-seed", info="0 or more")
+    root = tc.data_root()
+    folder = gr.Textbox(
+        "", label="or a dataset folder on the server (ImageFolder: class/image files; or CIFAR-10 python batches)",
+        placeholder="a folder under the data root, e.g. cifar10" if root else "no data root: start the server with "
+                    "explorer ui --data-root DIR to train on a folder",
+        info=(f"relative to the data root {root}; nothing outside it can be read" if root else
+              "only folders under the server's data root (explorer ui --data-root DIR) can be named"),
+        interactive=root is not None, elem_id="train-folder", max_length=1024)
     with gr.Row():
         start_btn = gr.Button("Start", variant="primary", elem_id="train-start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -43,13 +53,13 @@ def build_training_tab(spec_yaml: gr.State) -> None:
         acc_plot = gr.Plot(label="validation accuracy", elem_id="train-acc")
 
     # each handler bears its callback's name, which is its endpoint in the Gradio API
-    def on_start_training(spec: str, ds: str, n: Any, s: Any, sd: Any,
+    def on_start_training(spec: str, ds: str, n: Any, s: Any, sd: Any, path: str,
                           request: gr.Request) -> Iterator[tuple[Any, Any, Any]]:
-        yield from tc.on_start_training(spec, ds, n, s, sd, session=session_key(request))
+        yield from tc.on_start_training(spec, ds, n, s, sd, session=session_key(request), folder=path)
 
     def on_cancel_training(request: gr.Request) -> str:
         return tc.on_cancel_training(session_key(request))
 
-    start_btn.click(on_start_training, [spec_yaml, dataset, steps, size, seed], [status, loss_plot, acc_plot],
+    start_btn.click(on_start_training, [spec_yaml, dataset, steps, size, seed, folder], [status, loss_plot, acc_plot],
                     concurrency_limit=2, concurrency_id="training")
     cancel_btn.click(on_cancel_training, None, status, concurrency_limit=None, queue=False)

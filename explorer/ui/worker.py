@@ -50,6 +50,7 @@ __all__ = [
     "analyze_bounded",
     "install",
     "memory_message",
+    "remember_analysis",
     "running_pool",
     "session_affinity",
     "start",
@@ -327,6 +328,14 @@ def session_affinity(session: str | None) -> Iterator[None]:
         yield
     finally:
         _AFFINITY.reset(token)
+
+
+def remember_analysis(spec: ArchitectureSpec, analysis: Analysis) -> None:
+    """Answer ``analyze_bounded(spec)`` with ``analysis`` from now on (a count read from the disk cache)."""
+    with _RESULTS_LOCK:
+        _RESULTS[spec.model_dump_json()] = analysis
+        while len(_RESULTS) > REMEMBERED_MAX:
+            _RESULTS.popitem(last=False)
 
 
 def analyze_bounded(spec: ArchitectureSpec, progress: Progress | None = None) -> Analysis:

@@ -103,7 +103,7 @@ def test_download_the_yaml_and_load_it_back(page: Page, tmp_path: Path) -> None:
     assert "Loaded design.yaml" in page.inner_text("#status")
 
 
-def test_latency_prediction_and_a_short_search_in_their_tabs(page: Page) -> None:
+def test_latency_prediction_in_its_tab(page: Page) -> None:  # the Search tab: test_search_browser.py
     from explorer.latency.predictor import predict
     from explorer.latency.profiles import load_profile
 
@@ -112,11 +112,6 @@ def test_latency_prediction_and_a_short_search_in_their_tabs(page: Page) -> None
     page.wait_for_selector("#lat-status :text('predicted')")
     expected = predict(load_preset("attendnext"), load_profile("host"))
     assert f"{expected:.2f}" in page.inner_text("#lat-status")
-    open_tab(page, "#main-tabs", "Search")
-    page.fill("#search-steps input", "3")
-    page.click("#search-run")
-    page.wait_for_selector("#search-status :text('Evaluated')", timeout=120_000)
-    assert "Best" in page.inner_text("#search-status")
 
 
 def test_train_in_the_browser_then_find_the_run_in_history_and_reload_it(page: Page) -> None:
