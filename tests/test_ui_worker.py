@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slow_analysis import SLOW_NAME, sleepy_analyze
+from slow_analysis import HUNGRY_NAME, SLOW_NAME, hungry_analyze, sleepy_analyze
 
 from blocks import get_block
 from explorer.analysis import analyze
@@ -95,9 +95,9 @@ def test_a_slow_analysis_is_cut_at_the_bound_while_another_completes() -> None:
 
 @pytest.mark.slow
 def test_a_worker_out_of_memory_is_refused_with_our_message() -> None:
-    pool = worker.AnalysisPool(processes=1, timeout_s=60, memory_bytes=3 << 30)
+    pool = worker.AnalysisPool(processes=1, timeout_s=60, memory_bytes=3 << 30, target=hungry_analyze)
     try:
-        data = tiny_design("wide")
+        data = tiny_design(HUNGRY_NAME)
         data["input"]["size"] = 1024
         data["stem"][0]["out"] = 1024  # its output alone, 1024·1024² floats, is 4 GiB: past 3 GiB
         spec = validate_spec(data, get_block)  # not size-checked on purpose: the worker is the second line
