@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine, markdown_table, write_section
 
 #: edits that each change the parameter count of the selected stage (stage 1 of AttendNeXt)
-EDIT_CYCLE = ("wider", "deeper", "kernel_up", "narrower", "shallower", "kernel_down")
+# ("deeper" adds one block after the selected one and "shallower" removes the selected one, so the
+# kernel edits come in pairs before them: every edit in the cycle is applicable and changes the count)
+EDIT_CYCLE = ("wider", "kernel_up", "kernel_down", "narrower", "deeper", "shallower")
 
 TIME_EDIT_JS = """
 (selector) => new Promise((resolve, reject) => {

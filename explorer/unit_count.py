@@ -243,7 +243,7 @@ class MetaCount(TorchFunctionMode):
 
 def _key(t: torch.Tensor) -> tuple[int, int]:
     """A meta tensor's stand-in for its data pointer: (its storage, its offset)."""
-    return t.untyped_storage()._cdata, t.storage_offset()
+    return int(t.untyped_storage()._cdata), int(t.storage_offset())
 
 
 def count_on_meta(module: nn.Module, in_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int, int, int]:

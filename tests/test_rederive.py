@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_module import load_benchmark
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rederive_attendnext", ROOT / "benchmarks" / "rederive_attendnext.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("rederive_attendnext", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-rd = _load()
+rd = load_benchmark("rederive_attendnext")
 
 
 def _cand(index: int, steps: int, acc: float, ms: float, feasible: bool = True) -> SimpleNamespace:

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from benchmark_module import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("signal_quality", ROOT / "benchmarks" / "signal_quality.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("signal_quality", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-sq = _load()
+sq = load_benchmark("signal_quality")
 
 SHORT = ["short:shapes:32:8:s2", "short:shapes:64:8:s2"]
 REF = ["ref:shapes:32:128:s0", "ref:shapes:32:128:s1"]
