@@ -7,9 +7,8 @@
    store like any run), or a weights file (:mod:`explorer.checkpoint`, e.g. from
    ``explorer weights import``); an untrained network is refused, its accuracy would mean nothing;
 2. fp32 ONNX: reparameterised, batch 1, as ``explorer export`` writes it (:func:`explorer.export.onnx_bytes`);
-3. :func:`explorer.latency.qdq.quantize_qdq`: ``quant_pre_process`` (shape inference and ONNX Runtime's
-   graph optimisations, BatchNorm folded), then ``quantize_static`` in the QDQ format: weights int8
-   per output channel (symmetric),
+3. ``quant_pre_process`` (shape inference and ONNX Runtime's graph optimisations, BatchNorm folded),
+   then ``quantize_static`` in the QDQ format: weights int8 per output channel (symmetric),
    activations uint8 per tensor (asymmetric), ranges from MinMax calibration on ``calib`` ≥ 100 real
    training images of the dataset, drawn with ``seed``. An activation x is stored as
    q = clamp(round(x / s) + z, 0, 255) with s = (max − min) / 255 over the calibration images;
