@@ -14,8 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_db_option
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quantize", help="int8 static quantization of a trained design in ONNX Runtime, verified and "
@@ -35,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="validate on at most N images (default: the whole validation split)")
     p.add_argument("--runs", type=int, default=50, help="interleaved timing rounds (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration draw (and of --train-steps)")
-    add_db_option(p)
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.onnx", help="where the int8 model goes")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
