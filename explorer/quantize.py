@@ -29,9 +29,11 @@ ImageFolder directory, the folder is read with the ImageNet preprocessing of :mo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,6 @@ from .data import load_dataset
 from .design import DesignRef, load_design, retarget
 from .evaluate import folder_batches, list_folder
 from .export import onnx_bytes
-from .latency.qdq import METHODS, quantize_qdq
 from .spec import ArchitectureSpec, SpecError
 from .store import StepRow, Store
 
@@ -55,6 +56,7 @@ __all__ = ["JSON_KEYS", "METHODS", "MIN_CALIB", "QuantizeError", "QuantizeResult
 
 MIN_CALIB = 100
 #: calibration methods (ours -> ONNX Runtime's CalibrationMethod)
+METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 JSON_KEYS = ("fp32_accuracy", "int8_accuracy", "top1_agreement", "fp32_ms", "int8_ms", "fp32_bytes", "int8_bytes",
              "path")
 
@@ -101,6 +103,35 @@ def _noop(_fraction: float, _desc: str) -> None:
 # ----------------------------------------------------------------------------- ONNX Runtime steps
 
 
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """ONNX Runtime's quantizer logs through the root logger (per-channel notes on 1-D BN weights): hush it."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+class _Reader:
+    """``CalibrationDataReader``: one ``{input: 1×C×H×W}`` feed per calibration image."""
+
+    def __init__(self, name: str, images: Sequence[np.ndarray]) -> None:
+        self.name, self.images, self.i = name, images, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.i >= len(self.images):
+            return None
+        x = np.ascontiguousarray(self.images[self.i][None], dtype=np.float32)
+        self.i += 1
+        return {self.name: x}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
 def quantize_onnx(fp32: bytes, calib: Sequence[np.ndarray], method: str = "minmax") -> bytes:
     """fp32 ONNX bytes -> QDQ int8 ONNX bytes (see the module docstring, step 3).
 
@@ -110,23 +141,34 @@ def quantize_onnx(fp32: bytes, calib: Sequence[np.ndarray], method: str = "minma
     range; ``percentile``: the 99.999th percentile of |x|; ``entropy``: the KL-optimal threshold).
     """
     import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in METHODS:
         raise QuantizeError(f"calibration method {method!r}: use one of {', '.join(METHODS)}")
     if len(calib) < MIN_CALIB:
         raise QuantizeError(f"{len(calib)} calibration images are too few; give at least {MIN_CALIB}")
-    try:
-        name = onnx.load_from_string(fp32).graph.input[0].name
-        feeds = [{name: np.ascontiguousarray(image[None], dtype=np.float32)} for image in calib]
-        int8 = quantize_qdq(fp32, feeds, method)
-        model = onnx.load_from_string(int8)
-    except Exception as exc:  # noqa: BLE001 - onnx/onnxruntime raise many types; one line names it
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise QuantizeError(f"the graph does not quantize ({type(exc).__name__}: {text})") from None
-    if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
-        raise QuantizeError("the graph does not quantize: ONNX Runtime inserted no quantize/dequantize node "
-                            "(no convolution or matrix product to quantize?)")
-    return int8
+    with tempfile.TemporaryDirectory(prefix="explorer-quantize-") as tmp:
+        src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(fp32)
+        try:
+            name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+            with _quiet_quantizer():
+                quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+                reader = _Reader(name, calib)
+                quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                                weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                                calibrate_method=getattr(CalibrationMethod, METHODS[method]))
+            model = onnx.load(str(out))
+        except QuantizeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnx/onnxruntime raise many types; one line names it
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise QuantizeError(f"the graph does not quantize ({type(exc).__name__}: {text})") from None
+        if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+            raise QuantizeError("the graph does not quantize: ONNX Runtime inserted no quantize/dequantize node "
+                                "(no convolution or matrix product to quantize?)")
+        return out.read_bytes()
 
 
 def _session(model: bytes, threads: int = 1) -> Any:
