@@ -10,6 +10,7 @@ import argparse
 import json
 
 from ..store import Store
+from .common import add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", type=int, default=32, metavar="SIZE", help="square input size (default 32)")
     p.add_argument("--batch", type=int, default=64, metavar="B", help="batch size (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the batch")
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

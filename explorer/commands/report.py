@@ -15,6 +15,7 @@ from pathlib import Path
 from ..design import load_design, retarget
 from ..report import write_report
 from ..store import Store, default_db_path
+from .common import add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="SPEC", help="a preset name or a YAML/JSON spec path")
     p.add_argument("-o", "--output", default=None, metavar="FILE.html",
                    help="where to write it (default: <design name>-report.html here)")
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="the store to read latency and runs from (default $EXPLORER_DB or runs/explorer.sqlite, "
-                        "when it exists)")
+    add_db_option(p, help="the store to read latency and runs from (default $EXPLORER_DB or "
+                          "runs/explorer.sqlite, when it exists)")
     p.add_argument("--no-store", action="store_true", help="leave the store's latency and runs out")
     p.add_argument("--input", type=int, default=None, metavar="SIZE", help="square input size (default: the spec's)")
     p.add_argument("--no-presets", action="store_true", help="leave out the chart among the presets (faster)")

@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 
 from ..store import Store
+from .common import add_db_option, local_time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list stored training runs (or show one with its curve)")
     p.add_argument("run_id", nargs="?", type=int, metavar="RUN_ID", help="show this run with its curve")
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    add_db_option(p)
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N runs (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
-
-
-def _when(t: float | None) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
 
 
 def _fmt(x: object, spec: str) -> str:
@@ -46,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             m = r.metrics
             print(f"run {r.id}: {r.design_name} (design {r.design_id}) on {r.dataset}, {r.status}, "
-                  f"started {_when(r.started_at)}")
+                  f"started {local_time(r.started_at)}")
             if r.error:
                 print(f"  {r.error}")
             print(f"  steps {m.get('steps', '-')}, val accuracy {_fmt(m.get('val_accuracy'), '.4f')}, "
@@ -70,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"{r.id:4d} {r.status:11s} {r.design_name[:22]:22s} {r.dataset[:10]:10s} "
                   f"{_fmt(m.get('steps'), 'd'):>6s} "
                   f"{_fmt(m.get('val_accuracy'), '.4f'):>8s} {_fmt(m.get('final_train_loss'), '.3f'):>7s} "
-                  f"{_fmt(m.get('seconds'), '.1f'):>8s}  {_when(r.started_at)}")
+                  f"{_fmt(m.get('seconds'), '.1f'):>8s}  {local_time(r.started_at)}")
     return 0

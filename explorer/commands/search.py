@@ -47,6 +47,7 @@ from ..search import (
 )
 from ..search.ray_executor import RayExecutor
 from ..store import Store
+from .common import add_db_option
 
 _TASK = ProxyTask()  # the defaults the help text shows
 
@@ -103,8 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="GPUs each evaluation reserves (default 0); a trial given one trains on CUDA")
     p.add_argument("--resume", type=int, default=None, metavar="ID", help="continue stored search ID")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="seed (default 0)")
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", type=Path, default=None, help="write the best design's YAML here")
     p.set_defaults(func=run)

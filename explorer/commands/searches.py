@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 from pathlib import Path
 
 from ..store import Store
+from .common import add_db_option, local_time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("searches", help="list stored design searches (resume one with explorer search --resume ID)")
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    add_db_option(p)
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N searches (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
-
-
-def _when(t: float | None) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
           f"{'evals':>6s} {'max steps':>9s}")
     for r in out:
         c = r["counts"]
-        print(f"{r['search_id']:4d}  {_when(r['started']):16s}  {r['status']:11s}  {','.join(r['objectives']):24s} "
+        print(f"{r['search_id']:4d}  {local_time(r['started']):16s}  {r['status']:11s}  "
+              f"{','.join(r['objectives']):24s} "
               f"{r['base'][:16]:16s} {c['candidates']:6d} {c['rejected']:5d} {c['evaluations']:6d} "
               f"{c['max_fidelity_steps']:9d}")
     return 0

@@ -13,6 +13,7 @@ import json
 import sys
 
 from ..store import StepRow, Store
+from .common import add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order and augmentation")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: CUDA when present")
     p.add_argument("--no-augment", action="store_true", help="train without crop and flip")
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="the store (default $EXPLORER_DB or runs/explorer.sqlite)")
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
