@@ -41,6 +41,7 @@ from fvcore.nn.jit_handles import get_shape
 from pydantic import BaseModel
 
 from .build import build_unit, reparameterize
+from .limits import meta_unit
 from .spec import ArchitectureSpec, UnitAddress, config_from_json, expand_units
 from .traffic import unit_traffic
 from .unit_count import UnsupportedOpError, count_on_meta
@@ -208,10 +209,8 @@ def _count_real(config_json: str, in_shape: tuple[int, ...], num_classes: int
 def _count_meta(config_json: str, in_shape: tuple[int, ...], num_classes: int
                 ) -> tuple[int, int, tuple[int, ...], int, int, int]:
     """The same numbers from one pass on the meta device (``explorer.unit_count``); ``UnsupportedOpError`` if unsure."""
-    with torch.device("meta"):
-        module = build_unit(config_from_json(config_json), in_shape[1], num_classes)
-        params_train = sum(p.numel() for p in module.parameters())
-        reparameterize(module)
+    params_train = sum(p.numel() for p in meta_unit(config_json, in_shape[1], num_classes, deployed=False).parameters())
+    module = meta_unit(config_json, in_shape[1], num_classes, deployed=True)
     params = sum(p.numel() for p in module.parameters())
     out_shape, macs, attention, peak = count_on_meta(module, in_shape)
     return params_train, params, out_shape, macs, attention, peak

@@ -15,13 +15,16 @@ for the editor and the mutations, from the same walk.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .build import build_unit
+from .build import build_unit, reparameterize
 from .spec import ArchitectureSpec, SpecError, Unit, UnitAddress, clip, config_from_json, expand_units
 
 __all__ = [
@@ -31,12 +34,15 @@ __all__ = [
     "MAX_DESIGN_OPS",
     "MAX_DESIGN_VALUES",
     "MAX_PARAMS",
+    "MetaKernels",
     "Probe",
     "UnitShape",
     "WorkCounter",
     "channels_before",
     "check_size",
     "meta_probe",
+    "meta_unit",
+    "run_meta",
 ]
 
 MAX_PARAMS = 50_000_000
@@ -66,6 +72,136 @@ class UnitShape(NamedTuple):
 
 def _numel(shape: Any) -> int:
     return math.prod(int(d) for d in shape)
+
+
+# ----------------------------------------------------------------------------- meta kernels, memoised
+
+
+class _NoKeyError(Exception):
+    """An argument the kernel memo cannot key on (a real tensor, an unhashable value)."""
+
+
+_PLAIN = (bool, int, float, str, torch.dtype, torch.device, torch.layout, torch.memory_format)
+
+
+def _meta_key(value: Any) -> Any:
+    """What a meta kernel's output can depend on: tensors by (shape, strides, dtype), the rest by type and value."""
+    if isinstance(value, torch.Tensor):
+        if value.device.type != "meta":
+            raise _NoKeyError
+        return ("T", tuple(value.shape), value.stride(), value.dtype)
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_meta_key(v) for v in value))
+    if value is None or isinstance(value, _PLAIN):
+        return (type(value).__name__, value)
+    raise _NoKeyError
+
+
+def _storages(value: Any) -> set[int]:
+    if isinstance(value, torch.Tensor):
+        return {int(value.untyped_storage()._cdata)}
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_storages(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return _storages(list(value.values()))
+    return set()
+
+
+def _describe(out: Any) -> Any:
+    """The output's metadata (shapes, strides, dtypes), or ``None`` unless it is tensors only."""
+    if isinstance(out, torch.Tensor):
+        return ("T", tuple(out.shape), out.stride(), out.dtype)
+    if isinstance(out, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in out):
+        return (type(out).__name__, tuple(_describe(t) for t in out))
+    return None
+
+
+def _rebuild(meta: Any) -> Any:
+    if meta[0] == "T":
+        return torch.empty_strided(meta[1], meta[2], dtype=meta[3], device="meta")
+    parts = [_rebuild(m) for m in meta[1]]
+    return parts if meta[0] == "list" else tuple(parts)
+
+
+_SELF = ("self",)  # an in-place op that left its first argument's shape as it was: its output is that argument
+_KERNELS: dict[Any, Any] = {}  # (ATen op, argument metadata) -> output metadata | _SELF | None (always run it)
+_MAX_KERNELS = 1 << 16
+
+
+def run_meta(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``func(*args, **kwargs)`` for an ATen op on meta tensors, its output's metadata memoised by the inputs'.
+
+    PyTorch's meta kernels for norms, initialisers and elementwise ops run Python reference code
+    (about a millisecond each), yet on meta tensors the output is a function of the inputs' shapes,
+    strides and dtypes and the other arguments. The first call of an (op, metadata) runs the kernel and
+    records what it gave: fresh tensors (rebuilt from their shapes, strides and dtypes next time), its
+    first argument unchanged in shape (an in-place op: returned as is), or anything else (an alias of an
+    input, a non-tensor, an op that writes an ``out=`` argument or reshapes in place: always run). Views
+    and calls with a real tensor among the arguments always run. The output is the kernel's own, shape for
+    shape, and fresh tensors stay fresh (the peak count and the traffic count tell tensors apart).
+    """
+    if func.is_view:
+        return func(*args, **kwargs)
+    try:
+        key = (func, _meta_key(args), _meta_key(tuple(sorted(kwargs.items()))))
+    except _NoKeyError:
+        return func(*args, **kwargs)
+    known = _KERNELS.get(key, False)
+    if known is None:
+        return func(*args, **kwargs)
+    if known is _SELF:
+        return args[0]
+    if known is not False:
+        return _rebuild(known)
+    out = func(*args, **kwargs)
+    if len(_KERNELS) >= _MAX_KERNELS:
+        _KERNELS.clear()
+    if args and out is args[0] and isinstance(out, torch.Tensor):
+        same = (tuple(out.shape), out.stride(), out.dtype) == key[1][1][0][1:]
+        _KERNELS[key] = _SELF if same else None
+    elif func._schema.is_mutable or _storages(out) & _storages((args, kwargs)):
+        _KERNELS[key] = None
+    else:
+        _KERNELS[key] = _describe(out)
+    return out
+
+
+class MetaKernels(TorchDispatchMode):
+    """Every ATen op under it goes through ``run_meta`` (building a unit on meta, counting it)."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        return run_meta(func, args, kwargs or {})
+
+
+_BUILT = threading.local()  # per thread: a forward hook one pass adds must not fire in another thread's pass
+_KEEP_BUILT = 16
+
+
+def meta_unit(config_json: str, in_channels: int, num_classes: int, *, deployed: bool) -> nn.Module:
+    """One unit built on the meta device, as trained (``deployed=False``) or folded, in eval mode (``deployed``).
+
+    The size check, the count and the traffic count each need the unit: it is built once for them (the
+    last few units per thread are kept; folding happens in place, so an unfolded unit asked for after it
+    was folded is built again). Callers must leave the module as they found it (hooks removed).
+    """
+    kept: OrderedDict[tuple[str, int, int], tuple[nn.Module, bool]] = _BUILT.__dict__.setdefault("units", OrderedDict())
+    key = (config_json, in_channels, num_classes)
+    hit = kept.get(key)
+    if hit is not None and (deployed or not hit[1]):
+        module, folded = hit
+        kept.move_to_end(key)
+    else:
+        with torch.device("meta"), MetaKernels():
+            module = build_unit(config_from_json(config_json), in_channels, num_classes)
+        folded = False
+    if deployed and not folded:
+        with torch.device("meta"), MetaKernels():
+            reparameterize(module)
+        folded = True
+    kept[key] = (module, folded)
+    while len(kept) > _KEEP_BUILT:
+        kept.popitem(last=False)
+    return module
 
 
 class WorkCounter(TorchDispatchMode):
@@ -100,7 +236,7 @@ class WorkCounter(TorchDispatchMode):
             self.largest, self.largest_shape, self.largest_op = n, shape, op
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
+        out = run_meta(func, args, kwargs or {})
         self.ops += 1
         op = func.overloadpacket.__name__
         first = out[0] if isinstance(out, (tuple, list)) and out else out
@@ -144,10 +280,9 @@ def meta_probe(config_json: str, in_shape: tuple[int, ...], num_classes: int) ->
     both modes, and train-mode BatchNorm would refuse the batch of one at a 1×1 map.
     Re-parameterisable blocks are counted unfolded (their training form, the larger one).
     """
-    config = config_from_json(config_json)
     counter = WorkCounter()
+    module = meta_unit(config_json, in_shape[1], num_classes, deployed=False).eval()
     with torch.device("meta"):
-        module = build_unit(config, in_shape[1], num_classes).eval()
         x = torch.empty(in_shape)
         with torch.no_grad(), counter:
             out = module(x)

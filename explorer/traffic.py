@@ -34,8 +34,7 @@ import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .build import build_unit, reparameterize
-from .spec import config_from_json
+from .limits import MetaKernels, meta_unit
 from .unit_count import MetaCount, UnsupportedOpError
 
 __all__ = ["Traffic", "count_traffic", "unit_traffic"]
@@ -143,7 +142,7 @@ def count_traffic(module: nn.Module, in_shape: tuple[int, ...]) -> Traffic:
     if device.type == "meta":
         fast = _FastRecorder(set(weights))
         try:
-            with torch.no_grad(), fast:
+            with torch.no_grad(), MetaKernels(), fast:
                 module(x)
             r = fast.traffic
             return Traffic((r.weights, r.read, r.written))
@@ -157,8 +156,7 @@ def count_traffic(module: nn.Module, in_shape: tuple[int, ...]) -> Traffic:
 
 @lru_cache(maxsize=8192)
 def unit_traffic(config_json: str, in_shape: tuple[int, ...], num_classes: int) -> Traffic:
-    """``count_traffic`` of one unit (its config as JSON), built on the meta device; cached."""
-    with torch.device("meta"):
-        module = build_unit(config_from_json(config_json), in_shape[1], num_classes)
-        reparameterize(module)
+    """``count_traffic`` of one unit (its config as JSON), built on the meta device (shared with the count:
+    ``limits.meta_unit``); cached."""
+    module = meta_unit(config_json, in_shape[1], num_classes, deployed=True)
     return count_traffic(module.eval(), tuple(in_shape))

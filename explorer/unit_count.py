@@ -28,6 +28,10 @@ norms, linear, activations, ``add``/``mul``, adaptive pooling) return a new meta
 shape without calling the kernel; in-place calls return their input, as the real function does.
 Everything else runs its meta kernel. ``tests/test_analysis.py`` checks the counts against fvcore.
 
+Below every pass on the meta device (this count, ``limits.meta_probe``'s size check, the traffic count),
+``limits.MetaKernels`` memoises the ATen meta kernels by their inputs' shapes (``limits.run_meta``), and a
+unit is built once for all of them (``limits.meta_unit``): building and the Python meta kernels were most of the time.
+
 Peak memory (``peak_bytes``, see ``analysis``) needs tensor identity: on meta tensors a storage and
 offset stand in for the data pointer.
 """
@@ -42,6 +46,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+
+from .limits import MetaKernels
 
 __all__ = ["FREE", "MetaCount", "UnsupportedOpError", "count_on_meta"]
 
@@ -268,7 +274,7 @@ def count_on_meta(module: nn.Module, in_shape: tuple[int, ...]) -> tuple[tuple[i
     handles = [m.register_forward_hook(hook) for m in leaves]
     counter = MetaCount()
     try:
-        with torch.no_grad(), counter:
+        with torch.no_grad(), MetaKernels(), counter:
             out = module(x)
     finally:
         for h in handles:
