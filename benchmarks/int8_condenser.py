@@ -10,7 +10,11 @@ differently (``blocks/attention_condenser.py`` documents each choice):
 - ``both + hard_sigmoid``: also the hard-sigmoid gate (another function: needs training);
 
 plus MobileNetV3-L and FBNet-C for reference. The post-fusion BatchNorm is folded in every
-variant (``reparameterize``, exact).
+variant (``reparameterize``, exact). Each design's int8 graph is timed twice: as ONNX Runtime's
+quantizer leaves it (HardSwish in fp32 between dequantize and quantize nodes) and with every
+HardSwish rewritten as x · Clip(x + 3, 0, 6) · ⅙ before quantization (``hardswish="clip"`` of
+``explorer.latency.qdq``: the same fp32 function, its Add and Mul then run in int8; its accuracy
+effect is measured by ``benchmarks/int8.py --hardswish clip``, not here).
 
 Weights: the seeded initialisation with every BatchNorm's statistics and affine parameters drawn
 at random, as after training (fresh BatchNorms fold to identical zero biases, which the exporter
@@ -26,7 +30,7 @@ ONNX Runtime runs the graph on the caller's thread), so other processes on a sha
 inflate it far less than wall-clock time; a model's time is the median over all its runs.
 Speed-up = fp32 time / int8 time (> 1: int8 is faster).
 
-    python benchmarks/int8_condenser.py [--rounds 15] [--runs 10]
+    python benchmarks/int8_condenser.py [--rounds 15] [--runs 10] [--designs both mobilenetv3_large]
 
 Writes the ``int8_condenser`` section of ``benchmarks/RESULTS.md``.
 """
@@ -90,6 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--designs", nargs="+", default=None, metavar="NAME",
+                        help=f"only these rows (default: all of {', '.join([*VARIANTS, *PEERS])})")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     args = parser.parse_args()
 
@@ -103,6 +109,10 @@ def main() -> None:
 
     specs = {name: attendnext_variant(opts) for name, opts in VARIANTS.items()}
     specs.update({peer: load_preset(peer) for peer in PEERS})
+    if args.designs:
+        if unknown := [d for d in args.designs if d not in specs]:
+            raise SystemExit(f"--designs {unknown[0]!r}: use {', '.join(specs)}")
+        specs = {name: spec for name, spec in specs.items() if name in args.designs}
     sessions: dict[tuple[str, str], Any] = {}
     feeds: dict[str, dict[str, Any]] = {}
     macs: dict[str, int] = {}
@@ -110,6 +120,7 @@ def main() -> None:
         fp32 = trained_like_onnx(spec)
         sessions[(name, "fp32")] = make_session(fp32, 1)
         sessions[(name, "int8")] = make_session(quantize_for_timing(fp32), 1)
+        sessions[(name, "int8 hs")] = make_session(quantize_for_timing(fp32, hardswish="clip"), 1)
         x = np.random.default_rng(0).standard_normal((1, spec.input.channels, *spec.input.hw)).astype(np.float32)
         feeds[name] = {"input": x}
         macs[name] = analyze(spec).macs
@@ -126,14 +137,17 @@ def main() -> None:
     ms = {key: statistics.median(v) for key, v in times.items()}
     rows = []
     for name in specs:
-        fp, q = ms[(name, "fp32")], ms[(name, "int8")]
-        rows.append([name, f"{macs[name] / 1e9:.3f}", f"{fp:.2f}", f"{q:.2f}", f"{fp / q:.2f}×"])
-    table = markdown_table(["design", "GMACs", "fp32 ms", "int8 ms", "int8 speed-up"], rows)
+        fp, q, qh = ms[(name, "fp32")], ms[(name, "int8")], ms[(name, "int8 hs")]
+        rows.append([name, f"{macs[name] / 1e9:.3f}", f"{fp:.2f}", f"{q:.2f}", f"{fp / q:.2f}×", f"{qh:.2f}",
+                     f"{fp / qh:.2f}×"])
+    table = markdown_table(["design", "GMACs", "fp32 ms", "int8 ms", "int8 speed-up", "int8 ms, HardSwish in int8",
+                            "speed-up, HardSwish in int8"], rows)
     print(table)
     if args.no_write:
         return
     body = (
-        f"`python benchmarks/int8_condenser.py --rounds {args.rounds} --runs {args.runs}`: ONNX Runtime, 1 thread, "
+        f"`python benchmarks/int8_condenser.py --rounds {args.rounds} --runs {args.runs}"
+        + (f" --designs {' '.join(args.designs)}" if args.designs else "") + "`: ONNX Runtime, 1 thread, "
         f"static QDQ int8 (per-channel weights, uint8 activations) calibrated on random inputs (timing only); "
         f"median thread CPU time over {args.rounds} interleaved rounds × {args.runs} runs. The machine was shared "
         f"with other work during the run: compare rows with each other, not with other sections.\n\n{table}\n\n"
@@ -141,7 +155,9 @@ def main() -> None:
         "now deploys it: the fold's own effect is not separated here); `both` (gate on the condensed map, "
         "grouped embedding deployed depth-wise, post-fusion BatchNorm folded: all exact refactorings of the same "
         "function) is what "
-        "the preset now uses; `hard_sigmoid` changes the function and needs training."
+        "the preset now uses; `hard_sigmoid` changes the function and needs training. \"HardSwish in int8\": "
+        "the same int8 graph with every HardSwish rewritten as x·Clip(x+3, 0, 6)/6 before quantization "
+        "(`explorer quantize --hardswish clip`; the same fp32 function)."
     )
     path = write_section("int8_condenser", "AttendNeXt's condenser in int8 (`python benchmarks/int8_condenser.py`)",
                          body)

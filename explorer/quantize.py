@@ -11,7 +11,9 @@
    then ``quantize_static`` in the QDQ format: weights int8 per output channel (symmetric),
    activations uint8 per tensor (asymmetric), ranges from MinMax calibration on ``calib`` ≥ 100 real
    training images of the dataset, drawn with ``seed``. An activation x is stored as
-   q = clamp(round(x / s) + z, 0, 255) with s = (max − min) / 255 over the calibration images;
+   q = clamp(round(x / s) + z, 0, 255) with s = (max − min) / 255 over the calibration images
+   (one step for every int8 graph: :func:`explorer.latency.qdq.quantize_qdq`); the units named by
+   ``keep_fp32`` (unit names, stages or block types, :func:`fp32_units`) stay fp32;
 4. verification on the whole validation split: top-1 of both graphs in ONNX Runtime and their
    top-1 agreement (1/N) Σ_i [argmax f32(x_i) = argmax int8(x_i)];
 5. latency of both in ONNX Runtime on this CPU, *interleaved* (each round runs fp32 then int8 once,
@@ -29,12 +31,10 @@ ImageFolder directory, the folder is read with the ImageNet preprocessing of :mo
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,15 @@ from .data import load_dataset
 from .design import DesignRef, load_design, retarget
 from .evaluate import folder_batches, list_folder
 from .export import onnx_bytes
-from .spec import ArchitectureSpec, SpecError
+from .latency.qdq import HARDSWISH, METHODS, quantize_qdq
+from .spec import ArchitectureSpec, SpecError, expand_units
 from .store import StepRow, Store
 
-__all__ = ["JSON_KEYS", "METHODS", "MIN_CALIB", "QuantizeError", "QuantizeResult", "network_for_run", "onnx_top1",
-           "quantize", "quantize_network", "quantize_onnx", "same_design", "time_interleaved", "weights_for"]
+__all__ = ["JSON_KEYS", "METHODS", "MIN_CALIB", "QuantizeError", "QuantizeResult", "fp32_units", "network_for_run",
+           "onnx_top1", "quantize", "quantize_network", "quantize_onnx", "same_design", "time_interleaved",
+           "weights_for"]
 
 MIN_CALIB = 100
-#: calibration methods (ours -> ONNX Runtime's CalibrationMethod)
-METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 JSON_KEYS = ("fp32_accuracy", "int8_accuracy", "top1_agreement", "fp32_ms", "int8_ms", "fp32_bytes", "int8_bytes",
              "path")
 
@@ -85,6 +85,10 @@ class QuantizeResult:
     calib_images: int
     val_images: int
     run_id: int | None = None
+    method: str = "minmax"
+    per_channel: bool = True
+    hardswish: str = "keep"
+    fp32_units: list[str] = field(default_factory=list)  # units left in fp32, by name
 
     @property
     def speedup(self) -> float:
@@ -103,72 +107,64 @@ def _noop(_fraction: float, _desc: str) -> None:
 # ----------------------------------------------------------------------------- ONNX Runtime steps
 
 
-@contextlib.contextmanager
-def _quiet_quantizer() -> Iterator[None]:
-    """ONNX Runtime's quantizer logs through the root logger (per-channel notes on 1-D BN weights): hush it."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-class _Reader:
-    """``CalibrationDataReader``: one ``{input: 1×C×H×W}`` feed per calibration image."""
-
-    def __init__(self, name: str, images: Sequence[np.ndarray]) -> None:
-        self.name, self.images, self.i = name, images, 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.i >= len(self.images):
-            return None
-        x = np.ascontiguousarray(self.images[self.i][None], dtype=np.float32)
-        self.i += 1
-        return {self.name: x}
-
-    def rewind(self) -> None:
-        self.i = 0
-
-
-def quantize_onnx(fp32: bytes, calib: Sequence[np.ndarray], method: str = "minmax") -> bytes:
-    """fp32 ONNX bytes -> QDQ int8 ONNX bytes (see the module docstring, step 3).
+def quantize_onnx(fp32: bytes, calib: Sequence[np.ndarray], method: str = "minmax", *, per_channel: bool = True,
+                  keep_fp32: Collection[str] = (), hardswish: str = "keep") -> bytes:
+    """fp32 ONNX bytes -> QDQ int8 ONNX bytes (see the module docstring, step 3; :func:`latency.qdq.quantize_qdq`).
 
     ``calib``: C×H×W float32 images, preprocessed as the network expects. Raises
     ``QuantizeError`` when there are fewer than :data:`MIN_CALIB`, or the graph does not quantize.
     ``method``: how activation ranges are calibrated, one of :data:`METHODS` (``minmax``: the observed
     range; ``percentile``: the 99.999th percentile of |x|; ``entropy``: the KL-optimal threshold).
+    ``keep_fp32``: module paths of units left in fp32 (see :func:`fp32_units`); ``per_channel=False``:
+    one weight scale per tensor; ``hardswish="clip"``: HardSwish rewritten to run in int8 (``latency.qdq``).
     """
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in METHODS:
         raise QuantizeError(f"calibration method {method!r}: use one of {', '.join(METHODS)}")
     if len(calib) < MIN_CALIB:
         raise QuantizeError(f"{len(calib)} calibration images are too few; give at least {MIN_CALIB}")
-    with tempfile.TemporaryDirectory(prefix="explorer-quantize-") as tmp:
-        src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32)
-        try:
-            name = onnx.load(str(src), load_external_data=False).graph.input[0].name
-            with _quiet_quantizer():
-                quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
-                reader = _Reader(name, calib)
-                quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                                weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                                calibrate_method=getattr(CalibrationMethod, METHODS[method]))
-            model = onnx.load(str(out))
-        except QuantizeError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - onnx/onnxruntime raise many types; one line names it
-            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise QuantizeError(f"the graph does not quantize ({type(exc).__name__}: {text})") from None
-        if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
-            raise QuantizeError("the graph does not quantize: ONNX Runtime inserted no quantize/dequantize node "
-                                "(no convolution or matrix product to quantize?)")
-        return out.read_bytes()
+    if hardswish not in HARDSWISH:
+        raise QuantizeError(f"--hardswish {hardswish!r}: use one of {', '.join(HARDSWISH)}")
+    try:
+        name = onnx.load_from_string(fp32).graph.input[0].name
+        feeds = [{name: np.ascontiguousarray(image[None], dtype=np.float32)} for image in calib]
+        int8 = quantize_qdq(fp32, feeds, method=method, per_channel=per_channel, keep_fp32=keep_fp32,
+                            hardswish=hardswish)
+        model = onnx.load_from_string(int8)
+    except Exception as exc:  # noqa: BLE001 - onnx/onnxruntime raise many types; one line names it
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise QuantizeError(f"the graph does not quantize ({type(exc).__name__}: {text})") from None
+    if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+        raise QuantizeError("the graph does not quantize: ONNX Runtime inserted no quantize/dequantize node "
+                            "(no convolution or matrix product to quantize?)")
+    return int8
+
+
+def fp32_units(spec: ArchitectureSpec, selectors: Sequence[str]) -> list[str]:
+    """Module paths of the units that ``selectors`` name, to keep in fp32, in execution order.
+
+    A selector is a unit's name (``stem.b1``, ``s2.b3``, ``head``), a stage (``stem``, ``s2``: all
+    its units) or a block type (``mobileone``: every unit of that type). An unknown selector raises
+    ``QuantizeError`` listing the valid ones.
+    """
+    units = expand_units(spec)
+    groups: dict[str, set[str]] = {}
+    for u in units:
+        stage = u.name.split(".")[0]
+        for key in (u.name, stage, u.type):
+            groups.setdefault(key, set()).add(u.module_path)
+    chosen: set[str] = set()
+    for sel in selectors:
+        key = sel.strip()
+        if key not in groups:
+            stages = sorted({u.name.split(".")[0] for u in units}, key=[u.name.split(".")[0] for u in units].index)
+            types = sorted({u.type for u in units})
+            raise QuantizeError(f"--fp32 {sel!r} names no unit of {spec.name}; use a stage ({', '.join(stages)}), a "
+                                f"unit ({units[0].name} … {units[-1].name}, see explorer summarize) or a block type "
+                                f"({', '.join(types)})")
+        chosen |= groups[key]
+    return [u.module_path for u in units if u.module_path in chosen]
 
 
 def _session(model: bytes, threads: int = 1) -> Any:
@@ -245,20 +241,27 @@ def quantize_network(
     runs: int = 50,
     warmup: int = 10,
     method: str = "minmax",
+    per_channel: bool = True,
+    keep_fp32: Sequence[str] = (),
+    fp32_output: str | Path | None = None,
+    hardswish: str = "keep",
     eval_threads: int = 1,
     progress: Progress | None = None,
 ) -> QuantizeResult:
     """Export ``model`` (the network of ``spec``, trained), quantize, verify on ``val``, time, write ``output``.
 
     ``val()`` yields ``(N×C×H×W float32, N labels)`` batches of the validation split (called twice).
+    ``keep_fp32``: selectors of units left in fp32 (:func:`fp32_units`). ``fp32_output``: where the
+    fp32 ONNX graph goes too (e.g. to time both on a board), written like ``output``.
     """
     progress = progress or _noop
     output = check_output(output)
+    kept = fp32_units(spec, keep_fp32)
     progress(0.0, "exporting fp32 ONNX")
     net = reparameterize(model).eval()
     fp32 = onnx_bytes(spec, net)
     progress(0.1, f"calibrating on {len(calib)} images")
-    int8 = quantize_onnx(fp32, calib, method)
+    int8 = quantize_onnx(fp32, calib, method, per_channel=per_channel, keep_fp32=kept, hardswish=hardswish)
     sessions = {"fp32": _session(fp32, eval_threads), "int8": _session(int8, eval_threads)}
     preds: dict[str, np.ndarray] = {}
     labels: list[np.ndarray] = []
@@ -277,12 +280,16 @@ def quantize_network(
     feed = np.asarray(calib[0][None], dtype=np.float32)
     fp32_ms, int8_ms = time_interleaved([fp32, int8], feed, runs=runs, warmup=warmup, threads=1)
     _write_atomically(output, int8)
+    if fp32_output is not None:
+        _write_atomically(check_output(fp32_output), fp32)
     progress(1.0, "done")
     return QuantizeResult(
         fp32_accuracy=float((preds["fp32"] == y_all).mean()), int8_accuracy=float((preds["int8"] == y_all).mean()),
         top1_agreement=float((preds["fp32"] == preds["int8"]).mean()), fp32_ms=fp32_ms, int8_ms=int8_ms,
         fp32_bytes=len(fp32), int8_bytes=len(int8), path=str(output), design=spec.name, dataset=dataset,
-        input_size=spec.input.hw[0], calib_images=len(calib), val_images=int(len(y_all)), run_id=run_id)
+        input_size=spec.input.hw[0], calib_images=len(calib), val_images=int(len(y_all)), run_id=run_id,
+        method=method, per_channel=per_channel, hardswish=hardswish,
+        fp32_units=[u.name for u in expand_units(spec) if u.module_path in kept])
 
 
 # ----------------------------------------------------------------------------- where the network comes from
@@ -350,6 +357,10 @@ def quantize(
     warmup: int = 10,
     max_val: int | None = None,
     method: str = "minmax",
+    per_channel: bool = True,
+    keep_fp32: Sequence[str] = (),
+    fp32_output: str | Path | None = None,
+    hardswish: str = "keep",
     eval_threads: int = 1,
     progress: Progress | None = None,
     on_train_step: Callable[[StepRow], None] | None = None,
@@ -357,7 +368,9 @@ def quantize(
     """Quantize ``spec``'s trained network (from ``run_id``, ``train_steps`` or ``weights``) into ``output``.
 
     Exactly one source of weights is required. ``store`` is needed for ``run_id`` and ``train_steps``.
-    ``max_val`` caps the validation images of an ImageFolder read with ``weights``.
+    ``max_val`` caps the validation images of an ImageFolder read with ``weights``. ``keep_fp32``:
+    units left in fp32 (:func:`fp32_units`: unit names, stages or block types), checked before training.
+    ``fp32_output``: also write the fp32 ONNX graph there.
     """
     progress = progress or _noop
     sources = [s for s in (run_id, train_steps, weights) if s is not None]
@@ -370,6 +383,11 @@ def quantize(
     base = load_design(spec)
     if calib < MIN_CALIB:
         raise QuantizeError(f"--calib {calib}: give at least {MIN_CALIB} calibration images")
+    if method not in METHODS:
+        raise QuantizeError(f"--method {method!r}: use one of {', '.join(METHODS)}")
+    if hardswish not in HARDSWISH:
+        raise QuantizeError(f"--hardswish {hardswish!r}: use one of {', '.join(HARDSWISH)}")
+    fp32_units(base, keep_fp32)  # a bad name is refused before anything is trained
 
     run: Any = None
     if train_steps is not None:
@@ -430,4 +448,6 @@ def quantize(
             return ((vx[i:i + 256], vy[i:i + 256]) for i in range(0, len(vy), 256))
 
     return quantize_network(trained_spec, model, calib_x, val, output, dataset=name, run_id=run_id, runs=runs,
-                            warmup=warmup, method=method, eval_threads=eval_threads, progress=report)
+                            warmup=warmup, method=method, per_channel=per_channel, keep_fp32=keep_fp32,
+                            fp32_output=fp32_output, hardswish=hardswish, eval_threads=eval_threads,
+                            progress=report)

@@ -204,6 +204,41 @@ def test_quantize_for_timing_quantizes_every_conv_even_with_shared_biases() -> N
     assert convs and all(n.input[0] in dq_out and n.input[1] in dq_out for n in convs)
 
 
+def test_hardswish_as_clip_is_the_same_function_and_runs_in_int8() -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from explorer.export import onnx_bytes
+    from explorer.latency.predictor import unit_of
+    from explorer.latency.qdq import hardswish_as_clip, quantize_qdq
+
+    stages = [{"name": "s1", "blocks": [{"type": "dwsep", "out": 32, "stride": 2, "act": "hswish"}]}]
+    spec = load_design(TINY | {"stem": [{"type": "conv", "out": 16, "kernel": 3, "stride": 1, "act": "hswish"}],
+                               "stages": stages})
+    fp32 = onnx_bytes(spec)
+    proto = onnx.load_from_string(fp32)
+    before = [n.name for n in proto.graph.node if n.op_type == "HardSwish"]
+    assert len(before) >= 2  # the stem's and the stage's
+    rewritten = hardswish_as_clip(onnx.load_from_string(fp32))
+    assert not any(n.op_type == "HardSwish" for n in rewritten.graph.node)
+    # every new node stays in the unit of the HardSwish it replaces
+    assert {unit_of(n.name) for n in rewritten.graph.node if n.name.startswith(tuple(before))} == \
+        {unit_of(b) for b in before}
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32) * 4
+    outs = []
+    for model in (fp32, rewritten.SerializeToString()):
+        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        outs.append(np.concatenate([session.run(None, {session.get_inputs()[0].name: x[i:i + 1]})[0]
+                                    for i in range(4)]))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+    # in the int8 graph the rewritten HardSwish is quantized: no fp32 HardSwish/HardSigmoid is left
+    kept = {n.op_type for n in onnx.load_from_string(quantize_for_timing(fp32, calibration=2)).graph.node}
+    clip = {n.op_type for n in onnx.load_from_string(quantize_for_timing(fp32, 2, hardswish="clip")).graph.node}
+    assert "HardSwish" in kept and not {"HardSwish", "HardSigmoid"} & clip
+    with pytest.raises(ValueError, match="hardswish 'magic'"):
+        quantize_qdq(fp32, [], hardswish="magic")
+
+
 def test_cli_profile_and_int8_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))

@@ -212,26 +212,24 @@ def test_the_latency_tab_builds_with_the_quantize_section() -> None:
     with gr.Blocks() as demo:
         build_latency_tab(gr.State(""))
     ids = {getattr(c, "elem_id", None) for c in demo.blocks.values()}
-    assert {"lat-quant-btn", "lat-quant-table", "lat-quant-file", "lat-quant-source"} <= ids
+    assert {"lat-quant-btn", "lat-quant-table", "lat-quant-file", "lat-quant-source", "lat-quant-board"} <= ids
 
 
-def test_an_onnx_file_is_timed_on_a_board_by_the_same_agent(tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def agent() -> Any:
+    """A board agent on a free local port (token ``t0k``): yields its port."""
     import socket
     import subprocess
     import sys
     import time
 
-    from explorer.design import load_design
-    from explorer.export import onnx_bytes
     from explorer.latency.client import RemoteError, health
 
-    agent = Path(__file__).resolve().parents[1] / "explorer" / "latency" / "agent.py"
-    (tmp_path / "tiny.onnx").write_bytes(onnx_bytes(load_design(tiny_design())))
+    script = Path(__file__).resolve().parents[1] / "explorer" / "latency" / "agent.py"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, str(agent), "--token", "t0k", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, str(script), "--token", "t0k", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -242,11 +240,108 @@ def test_an_onnx_file_is_timed_on_a_board_by_the_same_agent(tmp_path: Path,
             except RemoteError:
                 assert proc.poll() is None and time.monotonic() < deadline, "the agent did not start"
                 time.sleep(0.2)
-        code, stdout, err = _cli(capsys, "latency", str(tmp_path / "tiny.onnx"), "--remote",
-                                 f"http://127.0.0.1:{port}", "--token", "t0k", "--runs", "3", "--warmup", "1", "--json")
-        assert code == 0, err
-        result = json.loads(stdout)
-        assert result["runs"] == 3 and result["median_ms"] > 0
+        yield port
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_onnx_file_is_timed_on_a_board_by_the_same_agent(tmp_path: Path, agent: int,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.design import load_design
+    from explorer.export import onnx_bytes
+
+    (tmp_path / "tiny.onnx").write_bytes(onnx_bytes(load_design(tiny_design())))
+    code, stdout, err = _cli(capsys, "latency", str(tmp_path / "tiny.onnx"), "--remote",
+                             f"http://127.0.0.1:{agent}", "--token", "t0k", "--runs", "3", "--warmup", "1", "--json")
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["runs"] == 3 and result["median_ms"] > 0
+
+
+def test_ui_quantize_times_both_graphs_on_an_allowed_board(trained: dict[str, Any], tmp_path: Path, agent: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from explorer.design import load_design
+    from explorer.ui import quantize_callbacks as qc
+
+    spec_yaml = load_design(tiny_design("tiny-q")).to_yaml()
+    board = {"on_board": True, "host": "127.0.0.1", "port": agent, "token": "t0k"}
+    # not allowed where the server runs: refused before any work (no file, no run)
+    refused = qc.on_quantize(spec_yaml, "latest run", db=trained["db"], out_dir=tmp_path, runs=3, **board)
+    assert refused["status"].startswith("⚠") and "not one of the boards" in refused["status"]
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("EXPLORER_BOARDS", f"127.0.0.1:{agent}")
+    wrong = qc.on_quantize(spec_yaml, "latest run", db=trained["db"], out_dir=tmp_path, runs=3,
+                           **(board | {"token": "nope"}))
+    assert wrong["status"].startswith("⚠") and "token" in wrong["status"] and list(tmp_path.iterdir()) == []
+    result = qc.on_quantize(spec_yaml, "latest run", db=trained["db"], out_dir=tmp_path, runs=3, **board)
+    on = result["result"]["board"]
+    assert on["url"] == f"http://127.0.0.1:{agent}" and on["fp32_ms"] > 0 and on["int8_ms"] > 0
+    assert on["speedup"] == pytest.approx(on["fp32_ms"] / on["int8_ms"])
+    assert [row[4] for row in result["table"]] == [round(on["fp32_ms"], 3), round(on["int8_ms"], 3)]
+    assert "on the board" in result["status"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny-q-int8.onnx"]  # the fp32 copy for the board is gone
+
+
+# ----------------------------------------------------------------------------- units kept in fp32
+
+
+def _conv_kinds(model: onnx.ModelProto) -> dict[str, bool]:
+    """Conv node name -> whether it reads int8 (its input and weight both come out of DequantizeLinear)."""
+    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return {n.name: n.input[0] in dq_out and n.input[1] in dq_out for n in model.graph.node if n.op_type == "Conv"}
+
+
+def test_fp32_units_stay_fp32_in_the_graph(trained: dict[str, Any], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "stem-fp32.onnx"
+    code, stdout, err = _cli(capsys, "quantize", trained["spec"], "--run", str(trained["run"]), "--db",
+                             str(trained["db"]), "-o", str(out), "--runs", "2", "--fp32", "stem", "--json")
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["fp32_units"] == ["stem.b1"] and result["method"] == "minmax"
+    convs = _conv_kinds(onnx.load(str(out)))
+    stem = {name: int8 for name, int8 in convs.items() if name.startswith("/stem/")}
+    rest = {name: int8 for name, int8 in convs.items() if not name.startswith("/stem/")}
+    assert stem and not any(stem.values())  # the stem's conv reads an fp32 tensor and fp32 weights
+    assert rest and all(rest.values())  # every other conv is still quantized
+    weight = {i.name: i for i in onnx.load(str(out)).graph.initializer}
+    stem_conv = next(n for n in onnx.load(str(out)).graph.node if n.name in stem)
+    assert weight[stem_conv.input[1]].data_type == onnx.TensorProto.FLOAT
+    # a block type and a unit name select the same way; the human output names the kept units
+    code, stdout, err = _cli(capsys, "quantize", trained["spec"], "--run", str(trained["run"]), "--db",
+                             str(trained["db"]), "-o", str(tmp_path / "b.onnx"), "--runs", "2",
+                             "--fp32", "attention_condenser,s1.b2")
+    assert code == 0, err
+    assert "kept in fp32: s1.b1, s1.b2" in stdout
+    convs = _conv_kinds(onnx.load(str(tmp_path / "b.onnx")))
+    assert all(v for k, v in convs.items() if k.startswith("/stem/"))
+    assert not any(v for k, v in convs.items() if k.startswith("/stages.0/"))
+
+
+def test_a_bad_fp32_name_is_one_line_listing_the_valid_ones(trained: dict[str, Any], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "quantize", trained["spec"], "--run", str(trained["run"]), "--db",
+                        str(trained["db"]), "-o", str(tmp_path / "x.onnx"), "--fp32", "s9")
+    assert code == 2 and err.count("\n") == 1
+    assert "--fp32 's9'" in err and "stem, s1, head" in err and "attention_condenser" in err
+    assert list(tmp_path.iterdir()) == []
+    # refused before any store is opened: a new --db path is not created
+    code, _, err = _cli(capsys, "quantize", trained["spec"], "--run", "1", "--db", str(tmp_path / "new.sqlite"),
+                        "-o", str(tmp_path / "x.onnx"), "--fp32", "s1,nope")
+    assert code == 2 and "'nope'" in err and list(tmp_path.iterdir()) == []
+    code, _, err = _cli(capsys, "quantize", trained["spec"], "--run", str(trained["run"]), "--db",
+                        str(trained["db"]), "-o", str(tmp_path / "x.onnx"), "--method", "magic")
+    assert code == 2 and "minmax, percentile, entropy" in err and err.count("\n") == 1
+
+
+def test_fp32_units_resolves_stages_units_and_types() -> None:
+    from explorer.design import load_design
+
+    spec = load_design(tiny_design("t"))
+    assert q.fp32_units(spec, ["stem"]) == ["stem.b1"]
+    assert q.fp32_units(spec, ["head", "s1.b1"]) == ["stages.0.b1", "head"]  # execution order
+    assert q.fp32_units(spec, ["dwsep"]) == ["stages.0.b2"]
+    assert q.fp32_units(spec, []) == []
+    with pytest.raises(q.QuantizeError, match="names no unit of t"):
+        q.fp32_units(spec, ["b1"])

@@ -17,8 +17,8 @@ us): first the unit named by one of their tensors, else the unit of the node con
 output, else of the node producing their input. Whatever stays unplaced is ``None`` (shown as
 ``other``: the graph's input and output conversion).
 
-``quantize_for_timing(model)`` is the static QDQ quantization (per-channel int8 weights, int8
-activations, ``quant_pre_process`` first) calibrated on a few seeded random inputs: enough to
+``quantize_for_timing(model)`` is the static QDQ quantization of ``latency.qdq`` (per-channel int8
+weights, uint8 activations, ``quant_pre_process`` first) calibrated on a few seeded random inputs: enough to
 time the int8 graph, *not* to judge its accuracy (``explorer quantize`` calibrates on real images).
 """
 
@@ -30,11 +30,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .predictor import unit_of
+from .qdq import quantize_qdq
 
 __all__ = ["OpRow", "OpTime", "compare_ops", "profile_ops", "quantize_for_timing", "unit_names"]
 
@@ -174,70 +174,20 @@ def compare_ops(fp32: Sequence[OpTime], int8: Sequence[OpTime], module_paths: di
     return sorted(rows, key=lambda r: (order.get(r.unit, len(order)), -(r.fp32_ms + r.int8_ms)))
 
 
-def _unshare_initializers(proto: Any) -> Any:
-    """Give every node its own copy of an initializer that several nodes read.
-
-    The exporter merges equal constants: the zero biases of freshly folded BatchNorms all become one
-    tensor, and ONNX Runtime's quantizer leaves a convolution whose bias is shared in fp32 (with
-    dequantize/quantize around it), which a trained network (distinct biases) would not suffer.
-    """
-    import onnx
-
-    graph = proto.graph
-    tensors = {t.name: t for t in graph.initializer}
-    seen: set[str] = set()
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name not in tensors:
-                continue
-            if name in seen:
-                copy = onnx.TensorProto()
-                copy.CopyFrom(tensors[name])
-                copy.name = f"{name}__{node.name or node.op_type}_{i}"
-                graph.initializer.append(copy)
-                node.input[i] = copy.name
-            else:
-                seen.add(name)
-    return proto
-
-
-def quantize_for_timing(model: bytes, calibration: int = 8, seed: int = 0) -> bytes:
-    """Static QDQ int8 (per-channel weights, int8 activations) calibrated on seeded random inputs.
+def quantize_for_timing(model: bytes, calibration: int = 8, seed: int = 0, hardswish: str = "keep") -> bytes:
+    """Static QDQ int8 (``latency.qdq``: per-channel int8 weights, uint8 activations) on seeded random inputs.
 
     For timing only: random inputs give scales that a real image set would not, so the accuracy
-    of the result means nothing (``explorer quantize`` calibrates on real images).
+    of the result means nothing (``explorer quantize`` calibrates on real images). ORT's
+    pre-optimisation is skipped (``optimise=False``): it would share an untrained network's equal
+    zero biases again, and a shared bias leaves its convolution in fp32. ``hardswish``: see
+    ``latency.qdq`` (``"clip"``: HardSwish rewritten so that it runs in int8).
     """
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    proto = _unshare_initializers(onnx.load_from_string(model))
-    model = proto.SerializeToString()
-    inputs = [(i.name, [d.dim_value or 1 for d in i.type.tensor_type.shape.dim]) for i in proto.graph.input]
+    inputs = [(i.name, [d.dim_value or 1 for d in i.type.tensor_type.shape.dim])
+              for i in onnx.load_from_string(model).graph.input]
     rng = np.random.default_rng(seed)
-    batches = [{name: rng.standard_normal(shape).astype(np.float32) for name, shape in inputs}
-               for _ in range(calibration)]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(batches)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.items, None)
-
-    import logging
-
-    with tempfile.TemporaryDirectory(prefix="explorer-int8-") as tmp:
-        fp, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-        fp.write_bytes(model)
-        level = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)  # the quantizer warns per BatchNorm weight
-        try:
-            # skip_optimization: ORT's pre-optimisation shares equal initializers (e.g. the zero biases
-            # of freshly folded BatchNorms), and a bias shared by two nodes is left unquantized
-            quant_pre_process(str(fp), str(pre), skip_symbolic_shape=True, skip_optimization=True)
-            quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        finally:
-            logging.getLogger().setLevel(level)
-        return out.read_bytes()
+    feeds = [{name: rng.standard_normal(shape).astype(np.float32) for name, shape in inputs}
+             for _ in range(calibration)]
+    return quantize_qdq(model, feeds, optimise=False, hardswish=hardswish)

@@ -114,21 +114,25 @@ def build_latency_tab(spec_yaml: gr.State) -> None:
     with gr.Accordion("Quantize (int8)", open=False, elem_id="lat-quant"):
         gr.Markdown("Static int8 quantization in ONNX Runtime (QDQ, per-channel int8 weights, calibrated on 100 "
                     "training images) of this design's latest stored run, or of a short training run first; then "
-                    "fp32 and int8 side by side on the validation split, timed here interleaved with 1 thread.")
+                    "fp32 and int8 side by side on the validation split, timed here interleaved with 1 thread, "
+                    "and on the board above (host, port, token) when ticked.")
         with gr.Row():
             quant_source = gr.Radio(list(qc.SOURCES), value=qc.SOURCES[0], label="weights from",
                                     elem_id="lat-quant-source")
             quant_steps = gr.Number(200, label="training steps (short training)", precision=0,
                                     elem_id="lat-quant-steps")
+            quant_board = gr.Checkbox(False, label="also time on the board", elem_id="lat-quant-board")
             quant_btn = gr.Button("Quantize", elem_id="lat-quant-btn")
         quant_status = gr.Markdown("", elem_id="lat-quant-status")
         quant_table = gr.Dataframe(headers=qc.TABLE_HEADERS, interactive=False, label="fp32 and int8",
                                    elem_id="lat-quant-table")
         quant_file = gr.File(label="int8 ONNX file", interactive=False, elem_id="lat-quant-file")
 
-    def on_quantize(spec: str, source: str, steps: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
-        result = qc.on_quantize(spec, source, steps, progress=gradio_progress(progress))
+    def on_quantize(spec: str, source: str, steps: Any, with_board: bool, board_host: str, board_port: Any,
+                    board_token: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any]:
+        result = qc.on_quantize(spec, source, steps, progress=gradio_progress(progress), on_board=with_board,
+                                host=board_host, port=board_port, token=board_token)
         return result["status"], result["table"] if result["table"] else gr.skip(), result["file"]
 
-    quant_btn.click(on_quantize, [spec_yaml, quant_source, quant_steps], [quant_status, quant_table, quant_file],
-                    concurrency_limit=1, concurrency_id="quantize")
+    quant_btn.click(on_quantize, [spec_yaml, quant_source, quant_steps, quant_board, host, port, token],
+                    [quant_status, quant_table, quant_file], concurrency_limit=1, concurrency_id="quantize")
