@@ -9,6 +9,9 @@ server's validation and recount, and the browser's re-render. The sequence runs 
 pages: clicking the next edit as soon as the numbers show, and pausing 1 s (reading) between
 edits. The server-side share (the callback alone, in this process, same edits) is printed beside.
 
+Start-up: ``explorer ui`` -> the first HTTP answer (its start-up page) and -> the app ready (first 200 from
+Gradio's page), warm and cold analysis cache, beside ``import gradio, torch`` alone.
+
 The graph view (issue 13) is timed on its own page, 1 s between edits that change it: from the click to
 the graph redrawn (its canvas counts renders), with the browser's layout + draw time of that render
 (measured in the page) and the server's time to build the graph and the analyzer beside it.
@@ -206,20 +209,27 @@ def server_graph_times(names: list[str]) -> list[float]:
 
 
 def startup_times(repeats: int) -> dict[str, list[float]]:
-    """Seconds from starting ``explorer ui`` to its first HTTP 200, with the analysis cache empty and filled.
+    """Seconds from starting ``explorer ui`` to its first HTTP answer and to the app ready.
 
-    Interleaved (cold, warm, imports-only, ...) so that a busy machine slows each alike. "cold": a
-    fresh ``EXPLORER_CACHE_DIR`` (every preset counted with fvcore at launch, as before the cache);
-    "warm": the cache a cold start wrote (the usual start); "imports": ``import gradio, torch`` alone,
-    the floor no cache can lower.
+    Two moments of each start: "answer", the first HTTP answer of any kind on the port (the
+    start-up page, ``explorer.ui.startup_page``: a 503 that says the explorer is starting); "ready",
+    the first ``200`` from Gradio's own page (the app, not the start-up page, which never answers
+    200). Each for two caches, interleaved (cold, warm, imports, ...) so that a busy machine slows
+    each alike: "cold", a fresh ``EXPLORER_CACHE_DIR`` (every preset counted with fvcore at launch);
+    "warm", the cache a cold start wrote (the usual start); "imports": ``import gradio, torch``
+    alone, the floor no cache can lower. Keys: ``answer-cold``, ``ready-cold``, ``answer-warm``,
+    ``ready-warm``, ``imports``.
     """
     import os
     import subprocess
+    import urllib.error
     import urllib.request
 
     from explorer.ui.browser_tools import free_port, stop_process
+    from explorer.ui.startup_page import STARTING_HEADER
 
-    out: dict[str, list[float]] = {"cold": [], "warm": [], "imports": []}
+    out: dict[str, list[float]] = {"answer-cold": [], "ready-cold": [], "answer-warm": [], "ready-warm": [],
+                                   "imports": []}
     with tempfile.TemporaryDirectory() as folder:
         warm_dir = Path(folder) / "warm-cache"
         for i in range(repeats):
@@ -236,6 +246,7 @@ def startup_times(repeats: int) -> dict[str, list[float]]:
                 with open(log, "wb") as sink:
                     proc = subprocess.Popen([sys.executable, "-m", "explorer", "ui", "--port", str(port)], env=env,
                                             stdout=sink, stderr=subprocess.STDOUT)
+                answered: float | None = None
                 try:
                     while True:
                         if proc.poll() is not None:
@@ -245,11 +256,16 @@ def startup_times(repeats: int) -> dict[str, list[float]]:
                             raise RuntimeError(f"explorer ui ({kind}) did not answer within 600 s")
                         try:
                             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as r:
-                                if r.status == 200:
+                                answered = answered if answered is not None else time.perf_counter() - t0
+                                if r.status == 200 and not r.headers.get(STARTING_HEADER):
                                     break
-                        except OSError:
-                            time.sleep(0.05)
-                    out[kind].append(time.perf_counter() - t0)
+                        except urllib.error.HTTPError:  # the start-up page: 503, "starting"
+                            answered = answered if answered is not None else time.perf_counter() - t0
+                            time.sleep(0.02)
+                        except OSError:  # nothing listens yet (or the port is being handed over)
+                            time.sleep(0.02)
+                    out[f"ready-{kind}"].append(time.perf_counter() - t0)
+                    out[f"answer-{kind}"].append(answered if answered is not None else out[f"ready-{kind}"][-1])
                 finally:
                     stop_process(proc, timeout_s=15)
                 if kind == "cold" and i == 0:  # the first cold start fills the warm cache
@@ -257,6 +273,28 @@ def startup_times(repeats: int) -> dict[str, list[float]]:
 
                     shutil.copytree(Path(folder) / "cold-0", warm_dir, dirs_exist_ok=True)
     return out
+
+
+#: how each start-up measure is labelled in the table
+STARTUP_LABELS = {
+    "answer-cold": "start-up, cold cache: `explorer ui` -> first HTTP answer (the start-up page)",
+    "ready-cold": "start-up, cold cache: `explorer ui` -> app ready (first 200 from Gradio's page)",
+    "answer-warm": "start-up, warm cache: `explorer ui` -> first HTTP answer (the start-up page)",
+    "ready-warm": "start-up, warm cache: `explorer ui` -> app ready (first 200 from Gradio's page)",
+    "imports": "start-up floor: `import gradio, torch` alone",
+}
+
+
+def startup_note(starts: dict[str, list[float]]) -> str:
+    """One sentence on the start-up goal (first HTTP answer within 4 s) and what the app itself takes."""
+    if not starts:
+        return ""
+    answer, ready = statistics.median(starts["answer-warm"]), statistics.median(starts["ready-warm"])
+    floor = statistics.median(starts["imports"])
+    return (f" Start-up (warm cache): the port answers (the start-up page) after p50 {answer:.1f} s "
+            f"({'meets' if answer <= 4 else 'MISSES'} the 4 s goal); the app itself is ready after {ready:.1f} s, "
+            f"where `import gradio, torch` alone takes {floor:.1f} s; the start-up page reloads into the app "
+            "by itself.")
 
 
 def main() -> None:
@@ -267,11 +305,11 @@ def main() -> None:
     parser.add_argument("--graph-edits", type=int, default=20, help="edits timed for the graph view (0: none)")
     args = parser.parse_args()
     starts = startup_times(args.startups) if args.startups > 0 else {}
-    start_rows = [[f"start-up, {kind}: `explorer ui` -> first HTTP 200" if kind != "imports" else
-                   "start-up floor: `import gradio, torch` alone", f"{1e3 * statistics.median(v):.0f}",
-                   f"{1e3 * min(v):.0f}", f"{1e3 * max(v):.0f}"] for kind, v in starts.items()]
+    start_rows = [[STARTUP_LABELS[kind], f"{1e3 * statistics.median(v):.0f}", f"{1e3 * min(v):.0f}",
+                   f"{1e3 * max(v):.0f}"] for kind, v in starts.items()]
     if args.startup_only:
         print(markdown_table(["measure (ms)", "p50", "min", "max"], start_rows))
+        print(startup_note(starts).strip())
         return
     print(f"{args.edits} edits on AttendNeXt in the system Chromium")
     browser_ms, names = browser_edit_times(args.edits)
@@ -287,10 +325,12 @@ def main() -> None:
     graph_note = ""
     if args.graph_edits > 0:
         graph_ms, graph_draw_ms, graph_params_ms = browser_graph_times(args.graph_edits)
-        graph_note = (f" The graph view (issue 13): click -> graph redrawn p50 {statistics.median(graph_ms):.0f} ms "
-                      f"({'meets' if statistics.median(graph_ms) <= 300 else 'MISSES'} its 300 ms target), of which "
+        g50, g90 = statistics.median(graph_ms), p(graph_ms, 90)
+        graph_note = (f" The graph view (issue 13): click -> graph redrawn p50 {g50:.0f} ms, p90 {g90:.0f} ms "
+                      f"({'meets' if g90 <= 300 else 'MISSES'} its 300 ms target at p90), of which "
                       f"the browser's layout (dagre) + draw takes p50 {statistics.median(graph_draw_ms):.0f} ms; an "
-                      "edit that changes no node's label or edge only moves the highlight.")
+                      "edit that keeps the nodes and edges (wider, narrower, a kernel) relabels them in place, with "
+                      "no new layout.")
         graph_server_ms = server_graph_times([GRAPH_CYCLE[i % len(GRAPH_CYCLE)] for i in range(args.graph_edits)])
         rows += [[label, f"{statistics.median(v):.0f}", f"{p(v, 90):.0f}", f"{max(v):.0f}"] for label, v in (
             ("graph page, 1000 ms between edits: click -> params on screen", graph_params_ms),
@@ -305,7 +345,8 @@ def main() -> None:
             f"Chromium against `explorer ui` on 127.0.0.1; {machine()}.\n\n{table}\n\n"
             f"Edit -> numbers visible p50 {worst:.0f} ms in the worse of the two: {verdict} the 300 ms target. "
             "An edit shows its numbers first and redraws charts, table and form in a chained second "
-            f"step; with 0 ms between edits the next click waits for that redraw.{graph_note}\n")
+            f"step; with 0 ms between edits the next click waits for that redraw.{graph_note}"
+            f"{startup_note(starts)}\n")
     print(table)
     write_section("ui_latency", "UI: edit -> numbers visible (`python benchmarks/ui_latency.py`)", body)
 

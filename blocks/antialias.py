@@ -35,10 +35,13 @@ class BlurPool(nn.Module):
 
     def __init__(self, in_channels: int, filter_size: Literal[3, 5] = 3, stride: Stride = 2) -> None:
         super().__init__()
-        taps = torch.tensor(_BINOMIAL[filter_size])
-        kernel = torch.outer(taps, taps)
-        kernel = kernel / kernel.sum()
-        self.register_buffer("filt", kernel.expand(in_channels, 1, filter_size, filter_size).clone())
+        # the normalised outer product from Python numbers (exact: every entry is an integer over a power of 2),
+        # copied per channel by .contiguous(): on the meta device torch.outer imports torch._dynamo and a
+        # format-preserving clone() sympy (seconds, the first time: the explorer's first page builds blocks on meta)
+        taps = _BINOMIAL[filter_size]
+        total = sum(taps) ** 2
+        kernel = torch.tensor([[a * b / total for b in taps] for a in taps])
+        self.register_buffer("filt", kernel.expand(in_channels, 1, filter_size, filter_size).contiguous())
         self.pad = filter_size // 2
         self.stride = stride
         self.channels = in_channels

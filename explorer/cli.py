@@ -34,11 +34,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only`` (a command's name), that command alone (its module alone is imported:
+    ``explorer ui`` answers on its port before the other commands' imports, torch among them, are paid)."""
     parser = _Parser(prog="explorer", description="AttendNeXt Explorer: design, count, measure and train backbones.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    for name in [only] if only in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(f"explorer.commands.{name}").register(sub)
     return parser
 
@@ -56,16 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from .spec import SpecError
-
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser(only=words[0] if words else None)
+        args = parser.parse_args(words)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except (UsageError, SpecError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (UsageError, ValueError, FileNotFoundError, PermissionError) as exc:  # SpecError is a ValueError
         message = str(exc).replace("\n", " ")
         print(f"error: {message}", file=sys.stderr)
         return 2

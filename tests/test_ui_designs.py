@@ -68,6 +68,20 @@ def test_a_link_opens_its_design_and_block(start: dict) -> None:
     assert plain.keys() == {"link"} and _query(plain["link"])["design"]
 
 
+def test_opening_a_link_leaves_nothing_to_undo(start: dict) -> None:
+    """A page opened from a link starts at the link's design: one clean step, Undo off (no default beneath)."""
+    small = load_preset("mobilenetv3_small")
+    out = cb.on_open_link(read_query({"design": encode_design(small)}), start["spec_yaml"], start["history"])
+    history = out["history"]
+    assert history.present.text == dump_spec(small) and not history.can_undo and not history.can_redo
+    assert out["undo_btn"]["interactive"] is False
+    assert 'class="delta' not in out["metrics"]  # no "change" against the default design it replaced
+    undone = cb.on_undo(out["spec_yaml"], history, "1:1")
+    assert undone.get("spec_yaml", out["spec_yaml"]) == dump_spec(small)  # Undo cannot bring the default back
+    edited = cb.on_mutate("wider", out["spec_yaml"], history, "2:1")
+    assert edited["history"].can_undo and edited["history"].undo().present.text == dump_spec(small)
+
+
 def test_a_tampered_link_opens_the_default_and_says_why(start: dict) -> None:
     token = encode_design(load_preset("mobilenetv3_small"))
     out = cb.on_open_link(read_query({"design": token[:-9]}), start["spec_yaml"], start["history"])

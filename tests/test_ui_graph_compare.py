@@ -34,8 +34,13 @@ def test_every_page_carries_the_graph_and_the_analyzer(start: dict) -> None:
     # the layout key follows the structure only: another selection keeps it (the page only moves the highlight)
     other = json.loads(graph_value(spec, analyze(spec), "2:3"))
     assert other["layout_key"] == graph["layout_key"] and other["selected"] == "2:3"
+    # a wider stage: new labels on the same nodes and edges, so the same layout (the page relabels in place)
     wider = apply_mutation(spec, "wider", 2)
-    assert json.loads(graph_value(wider, analyze(wider), "2:3"))["layout_key"] != graph["layout_key"]
+    widened = json.loads(graph_value(wider, analyze(wider), "2:3"))
+    assert widened["layout_key"] == graph["layout_key"]
+    assert [n["label"] for n in widened["nodes"]] != [n["label"] for n in graph["nodes"]]
+    deeper = apply_mutation(spec, "deeper", 2, 1)  # one more block: new nodes and edges, a new layout
+    assert json.loads(graph_value(deeper, analyze(deeper), "2:3"))["layout_key"] != graph["layout_key"]
 
 
 def test_an_edit_redraws_the_graph_with_the_selection(start: dict) -> None:

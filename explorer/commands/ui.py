@@ -1,5 +1,8 @@
 """``explorer ui [--host 127.0.0.1] [--port 7860] [--board HOST:PORT ...]``: serve the Gradio explorer.
 
+The port answers at once: a start-up page (``explorer.ui.startup_page``) says the explorer is
+starting and reloads itself into it once Gradio serves (Gradio and PyTorch take seconds to import).
+
 *Measure on board* contacts only 127.0.0.1:8765, the boards in ``$EXPLORER_BOARDS`` and those
 named with ``--board`` (repeatable; ``HOST`` alone allows every port of that host).
 """
@@ -38,9 +41,17 @@ def run(args: argparse.Namespace) -> int:
     check_port(args.host, args.port)  # a taken or impossible port: one line, exit 2, before gradio is imported
     if args.board:  # the callbacks read the list from the environment (so do servers started from here)
         os.environ[BOARDS_ENV] = ",".join([os.environ.get(BOARDS_ENV, ""), *args.board]).strip(",")
-    from ..ui.app import launch  # gradio is imported only for this command
+    from ..ui.startup_page import StartupPage  # the standard library only: it answers while gradio loads
 
-    launch(host=args.host, port=args.port)
+    page = StartupPage(args.host, args.port).start()
+    print(f"* Starting on http://{args.host}:{args.port} (a start-up page answers until the explorer is ready)",
+          flush=True)
+    try:
+        from ..ui.app import launch  # gradio is imported only for this command
+
+        launch(host=args.host, port=args.port, before_serving=page.close)  # the port goes to Gradio
+    finally:
+        page.close()
     return 0
 
 

@@ -43,6 +43,7 @@ from .graph_callbacks import on_select_graph_node
 from .graph_view import GRAPH_CSS, GRAPH_JS, GRAPH_PAGE_CSS, GRAPH_TEMPLATE, graph_head, register_static
 from .history_tab import build_history_tab
 from .latency_tab import build_latency_tab
+from .quick_skip import install as install_quick_skip
 from .render import TABLE_HEADERS, gradio_progress
 from .search_tab import build_search_tab
 from .sessions import SessionGate
@@ -139,6 +140,7 @@ class _Outputs:
 def build_app() -> gr.Blocks:
     """The whole explorer as a ``gr.Blocks`` (not launched)."""
     register_static()  # the graph view's JavaScript, shipped in explorer/ui/static/
+    install_quick_skip()  # a gr.skip() output costs Gradio nothing (``explorer.ui.quick_skip``)
     init = cb.initial_values()
     out = _Outputs()
     presets = list_presets()
@@ -184,10 +186,15 @@ def build_app() -> gr.Blocks:
 
         with gr.Tabs(elem_id="main-tabs"):
             with gr.Tab("Design", id="design"):
-                # the design as a graph (click a node to edit its block; its inside is shown beside)
-                graph = out.add("graph", gr.HTML(init["graph"], html_template=GRAPH_TEMPLATE, css_template=GRAPH_CSS,
-                                                 js_on_load=GRAPH_JS, head=graph_head(), elem_id="design-graph"))
-                out.add("warnings", gr.HTML(init["warnings"], elem_id="design-warnings"))
+                # the design as a graph (click a node to edit its block; its inside is shown beside), and the
+                # analyzer's warnings beside it, as MATLAB's analyzer; a narrow window puts them under the graph
+                with gr.Row(equal_height=False, elem_id="graph-row"):
+                    with gr.Column(scale=4, min_width=560):
+                        graph = out.add("graph", gr.HTML(
+                            init["graph"], html_template=GRAPH_TEMPLATE, css_template=GRAPH_CSS, js_on_load=GRAPH_JS,
+                            head=graph_head(), elem_id="design-graph"))
+                    with gr.Column(scale=1, min_width=250, elem_id="warnings-column"):
+                        out.add("warnings", gr.HTML(init["warnings"], elem_id="design-warnings"))
                 with gr.Row():
                     with gr.Column(scale=3):
                         out.add("diagram", gr.Plot(init["diagram"], label="Architecture: stages and blocks",
@@ -263,11 +270,11 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Training", id="training"):
                 build_training_tab(spec_yaml)
             with gr.Tab("History", id="history"):
-                build_history_tab(spec_yaml, editor)
+                build_history_tab(spec_yaml, editor, compare)
             with gr.Tab("Search", id="search"):
-                build_search_tab(spec_yaml, editor)
+                build_search_tab(spec_yaml, editor, compare)
             with gr.Tab("My designs", id="my-designs"):
-                build_designs_tab(editor)
+                build_designs_tab(editor, compare)
 
         # ------------------------------------------------------------------ wiring
         edit_in = [spec_yaml, history, picker, draft]
@@ -280,6 +287,10 @@ def build_app() -> gr.Blocks:
             gate.forget(session_key(request))
 
         demo.unload(forget_session)
+
+        def flush(rest: dict[str, Any] | None, request: gr.Request) -> list[Any]:
+            """The parked views, less what this session's page already shows (``SessionGate.unchanged_skipped``)."""
+            return out.flush(gate.unchanged_skipped(session_key(request), rest or {}))
 
         def slots(inputs: list[Any]) -> dict[str, int]:
             """Where the edit states sit among an event's inputs (name -> position)."""
@@ -301,7 +312,7 @@ def build_app() -> gr.Blocks:
             """Wire ``handler`` (numbers first, with its ``own`` outputs) and chain the redraw of the other views."""
             extra = {"show_progress": "hidden", **extra}
             compare.chain(trigger(handler, inputs, outputs=[*fast, *own], **edit_queue, **extra).then(
-                out.flush, [out.pending], slow, show_progress="hidden", **redraw_queue))
+                flush, [out.pending], slow, show_progress="hidden", **redraw_queue))
 
         def edit(trigger: Callable[..., Any], fn: Callable[..., dict[str, Any]], inputs: list[Any],
                  **extra: Any) -> None:
@@ -433,8 +444,12 @@ def _props(update: Any) -> dict[str, Any]:
     return {k: v for k, v in dict(update).items() if k != "__type__"}
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve the explorer (blocking) on ``host:port``; 127.0.0.1 unless asked otherwise."""
+def launch(host: str = "127.0.0.1", port: int = 7860, before_serving: Callable[[], None] | None = None) -> None:
+    """Serve the explorer (blocking) on ``host:port``; 127.0.0.1 unless asked otherwise.
+
+    ``before_serving`` runs right before Gradio binds the port (``explorer ui`` closes its start-up
+    page there, ``explorer.ui.startup_page``).
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
     # Gradio's queue recomputes its event statistics (a pandas table of the last 10,000 events) after
@@ -453,8 +468,12 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
         demo.queue(default_concurrency_limit=2)
         # Gradio's run history would copy every event's values (plots, tables) into the browser's
         # localStorage: it grows with each edit and slows every later one; the explorer has undo/redo
-        extra: dict[str, Any] = (
-            {"run_history": False} if "run_history" in inspect.signature(demo.launch).parameters else {})
+        accepted = inspect.signature(demo.launch).parameters
+        extra: dict[str, Any] = {"run_history": False} if "run_history" in accepted else {}
+        if "_frontend" in accepted:  # Gradio's own check is one 3-s request, which fails on a loaded machine
+            extra["_frontend"] = False
+        if before_serving is not None:
+            before_serving()
         demo.launch(
             **extra,
             server_name=host,

@@ -145,10 +145,12 @@ def _edit(
     except SpecError as exc:
         return render_error(exc.errors)
     spec = done.spec if origin != "edit" else derived_design(done.spec, len(h.past) + 1)
-    if dump_spec(spec) == spec_yaml:
+    text = dump_spec(spec)  # dumped once: the comparison here and the state below
+    if text == spec_yaml:
         return {"edit_error": "", "status": ok_html(f"{done.action}: nothing changed")}
     try:
-        out = render_design(spec, h, done.selected, done.action, spec_yaml, draft, progress=progress)
+        out = render_design(spec, h, done.selected, done.action, spec_yaml, draft, progress=progress, text=text,
+                            later=True)
     except SpecError as exc:  # its count was refused (past the analysis bounds of ``explorer.ui.worker``)
         return render_error(exc.errors)
     return _shown(out, origin)
@@ -188,9 +190,9 @@ def on_open_link(
     if text == spec_yaml:  # the default design: only the selection may differ
         return {**on_select_block(opened.selected, spec_yaml), "picker": gr.update(value=selected_ref(
             spec, opened.selected).key)}
-    try:
-        out = render_design(spec, ensure_history(history, spec_yaml), opened.selected, f"Opened the link's {spec.name}",
-                            spec_yaml, draft, progress=progress)
+    try:  # the page starts at the link's design: one clean first step, nothing to undo (a fresh page's history)
+        out = render_design(spec, History.start(text, f"link {spec.name}"), opened.selected,
+                            f"Opened the link's {spec.name}", None, draft, progress=progress, later=True)
     except SpecError as exc:
         return render_error([f"the link's design could not be counted: {exc.errors[0]}"])
     return _shown(out, "link")
@@ -287,11 +289,12 @@ def on_editor_change(text: str | None, spec_yaml: str, history: History | None, 
         spec = design_from_text(text)
     except SpecError as exc:
         return {**render_error(exc.errors, "yaml_error"), "draft": text}
-    if dump_spec(spec) == spec_yaml:  # typed back to the current design: nothing to apply
+    dumped = dump_spec(spec)
+    if dumped == spec_yaml:  # typed back to the current design: nothing to apply
         return {"yaml_error": "", "draft": "", "draft_note": ""}
     try:
         out = render_design(spec, ensure_history(history, spec_yaml), selected, "Applied the YAML", spec_yaml,
-                            set_editor=False)
+                            set_editor=False, text=dumped, later=True)
     except SpecError as exc:  # its count was refused: kept as the draft, like text that does not validate
         return {**render_error(exc.errors, "yaml_error"), "draft": text}
     out.update(yaml_error="", draft="", draft_note="")
@@ -529,7 +532,7 @@ def _step(
     moved = h.undo() if undo else h.redo()
     try:
         out = render_design(load_state(moved.text), moved, selected, f"{'Undid' if undo else 'Redid'}: {label}",
-                            spec_yaml, draft)
+                            spec_yaml, draft, later=True)
     except SpecError as exc:  # its count was refused (past the analysis bounds)
         return render_error(exc.errors)
     out["history"] = moved  # render_design's push of the present text is a no-op; keep the moved history

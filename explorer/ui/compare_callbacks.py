@@ -26,8 +26,8 @@ from ..spec import ArchitectureSpec, SpecError, dump_spec
 from .state import design_from_text, load_state
 from .worker import analyze_bounded
 
-__all__ = ["NO_BASELINE", "on_clear_baseline", "on_compare_refresh", "on_pin_current", "on_pin_preset",
-           "pin_design"]
+__all__ = ["NO_BASELINE", "PINNED", "on_clear_baseline", "on_compare_refresh", "on_pin_current", "on_pin_found",
+           "on_pin_preset", "pin_design"]
 
 NO_BASELINE = ("No baseline pinned: **Pin the current design** or a preset, and the numbers, the per-stage "
                "chart and the YAML diff compare against it.")
@@ -127,6 +127,32 @@ def on_pin_preset(name: str | None, spec_yaml: str, with_latency: bool = False,
     except SpecError as exc:
         return {"compare_status": f"Not pinned: {html.escape(exc.errors[0])}"}
     return {"baseline": baseline, **on_compare_refresh(spec_yaml, baseline, with_latency, profile)}
+
+
+#: what a tab says once its design is pinned (the numbers bar and the Compare panel are on the Design tab)
+PINNED = ("Pinned **{label}** as the baseline: the numbers bar shows every change against it, and the Design "
+          "tab's Compare panel compares stage by stage.")
+
+
+def on_pin_found(found: dict[str, Any], spec_yaml: str, with_latency: bool = False,
+                 profile: str | None = None) -> dict[str, Any]:
+    """Pin the design another tab found (a stored design, a search candidate, a run's design).
+
+    ``found`` is that tab's answer: ``{"status": what to say}`` alone when there is nothing to pin,
+    or with ``"pin_yaml"`` (the design's text) and ``"pin_label"`` (the baseline's name). Returns
+    ``{"status": the tab's line}`` and, once pinned, the compare views (as ``on_compare_refresh``).
+    """
+    text = found.get("pin_yaml")
+    if not isinstance(text, str) or not text:
+        return {"status": str(found.get("status") or "Nothing to pin: pick a design first.")}
+    try:
+        baseline = pin_design(text, found.get("pin_label"))
+    except SpecError as exc:
+        return {"status": f"**Not pinned:** {html.escape(exc.errors[0])}"}
+    shown = on_compare_refresh(spec_yaml, baseline, with_latency, profile)
+    if "baseline_note" not in shown:  # the refresh failed: say why where the user clicked
+        return {"status": f"**Not pinned:** {shown.get('compare_status', 'the baseline could not be counted')}"}
+    return {"status": PINNED.format(label=html.escape(baseline["name"])), "baseline": baseline, **shown}
 
 
 def on_clear_baseline() -> dict[str, Any]:

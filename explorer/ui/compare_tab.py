@@ -1,9 +1,9 @@
 """The Design tab's "Compare" panel: pin a baseline; the per-stage chart and the YAML diff against it.
 
 Only lays out components and wires them to ``explorer.ui.compare_callbacks``. ``build_compare_tab``
-returns a ``CompareWiring``: its ``baseline`` state (another tab pins a design by returning
-``compare_callbacks.pin_design(...)`` to it, then ``chain``-ing the refresh) and ``chain(event)``,
-which refreshes every compare view after ``event`` (the app chains it after every edit).
+returns a ``CompareWiring``: its ``baseline`` state, ``pin_from(...)`` (another tab's "Pin as
+baseline" button: My designs, Search, History) and ``chain(event)``, which refreshes every compare
+view after ``event`` (the app chains it after every edit).
 """
 
 from __future__ import annotations
@@ -49,6 +49,25 @@ class CompareWiring:
 
         return event.then(on_compare_refresh, self.inputs, list(self.outputs.values()), show_progress="hidden",
                           concurrency_id="compare", concurrency_limit=4)
+
+    def pin_from(self, trigger: Callable[..., Any], find: Callable[..., dict[str, Any]], inputs: list[Any],
+                 status: Any) -> Any:
+        """Wire "Pin as baseline" in another tab: ``find(*inputs)`` names the design (see ``cc.on_pin_found``).
+
+        ``status`` is that tab's status line; the baseline, the numbers bar's changes and the compare
+        views follow as after a pin in the Compare panel. The handler bears ``find``'s name (its endpoint).
+        """
+        spec_yaml, _, with_latency, profile = self.inputs
+        n = len(inputs)
+
+        def handler(*args: Any) -> dict[Any, Any]:
+            result = cc.on_pin_found(find(*args[:n]), *args[n:])
+            return {status: result["status"], **self._apply(result)}
+
+        handler.__name__ = getattr(find, "__name__", "on_pin")
+        handler.__doc__ = find.__doc__
+        return trigger(handler, [*inputs, spec_yaml, with_latency, profile], [status, *self.outputs.values()],
+                       concurrency_id="compare", concurrency_limit=4, show_progress="minimal")
 
     def handler(self, fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[Any, Any]]:
         def run(*args: Any) -> dict[Any, Any]:

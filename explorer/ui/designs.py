@@ -34,6 +34,7 @@ __all__ = [
     "keeper",
     "on_list_designs",
     "on_open_design",
+    "on_pin_kept_design",
     "on_rename_design",
     "record_latency",
 ]
@@ -163,6 +164,20 @@ def on_open_design(design_id: Any, store: Store | None = None) -> dict[str, Any]
     except (ValueError, TypeError, StoreError) as exc:
         return {"my_designs_status": f"**Cannot open:** {exc}"}
     return {"my_designs_status": f"Opened **{d.name}** (#{d.id}).", "editor": d.spec_yaml}
+
+
+def on_pin_kept_design(design_id: Any, store: Store | None = None) -> dict[str, Any]:
+    """The kept design to pin as the baseline: ``{status[, pin_yaml, pin_label]}`` (see ``on_pin_found``)."""
+    store = _store(store)
+    if store is None:
+        return {"status": "No store: nothing is kept."}
+    if design_id in (None, ""):
+        return {"status": "Pick a design in the list first."}
+    try:
+        d = store.get_design(int(design_id))
+    except (ValueError, TypeError, StoreError) as exc:
+        return {"status": f"**Cannot pin:** {exc}"}
+    return {"status": "", "pin_yaml": d.spec_yaml, "pin_label": f"{d.name} (#{d.id})"}
 
 
 def on_rename_design(design_id: Any, name: str | None, store: Store | None = None) -> dict[str, Any]:

@@ -11,17 +11,22 @@ from typing import Any
 import gradio as gr
 
 from . import designs as dc
+from .compare_tab import CompareWiring
 
 __all__ = ["build_designs_tab"]
 
 HELP = """\
 Every design you analyse is kept here (the same design once, however often you reach it), newest
-first, with the name it had; rename any of them. **Open** puts it back in the editor.
+first, with the name it had; rename any of them. **Open** puts it back in the editor; **Pin as baseline**
+compares the design on screen against it.
 """
 
 
-def build_designs_tab(editor: gr.Code) -> None:
-    """Lay out the "My designs" panel inside the open tab and wire it to ``explorer.ui.designs``."""
+def build_designs_tab(editor: gr.Code, compare: CompareWiring | None = None) -> None:
+    """Lay out the "My designs" panel inside the open tab and wire it to ``explorer.ui.designs``.
+
+    ``compare`` (the Design tab's ``CompareWiring``), when given, adds "Pin as baseline" for the picked design.
+    """
     gr.Markdown(HELP)
     status = gr.Markdown("", elem_id="my-designs-status")
     table = gr.Dataframe(headers=dc.MY_DESIGN_HEADERS, interactive=False, elem_id="my-designs",
@@ -29,6 +34,7 @@ def build_designs_tab(editor: gr.Code) -> None:
     with gr.Row(equal_height=True):
         pick = gr.Dropdown([], label="design", elem_id="my-designs-pick", scale=3)
         open_btn = gr.Button("Open", variant="primary", elem_id="my-designs-open", scale=1)
+        pin_btn = gr.Button("Pin as baseline", elem_id="my-designs-pin", scale=1, visible=compare is not None)
         refresh_btn = gr.Button("Refresh", elem_id="my-designs-refresh", scale=1)
     with gr.Row(equal_height=True):
         name = gr.Textbox(label="new name", elem_id="my-designs-name", scale=3, max_length=200)
@@ -53,6 +59,8 @@ def build_designs_tab(editor: gr.Code) -> None:
     refresh_btn.click(on_list_designs, None, listed)
     rename_btn.click(on_rename_design, [pick, name], listed)
     open_btn.click(on_open_design, [pick], [status, editor])
+    if compare is not None:
+        compare.pin_from(pin_btn.click, dc.on_pin_kept_design, [pick], status)
 
     def on_pick_row(evt: gr.SelectData) -> Any:  # a click on a row picks that design
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index

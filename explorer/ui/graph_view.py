@@ -12,11 +12,12 @@ serves that folder as static files (``STATIC_DIR``, registered by ``register_sta
 - clicking a node sends ``select`` with the node's block key (``evt._data["key"]``) and shows the
   block's inside (its main operations, the tensor shape on every edge) in the panel beside;
 - the selected block's nodes are highlighted; a value whose nodes and edges are those already
-  drawn only moves the highlight (no new layout);
+  drawn (``layout_key``) keeps the layout: its labels, colours and shapes are rewritten in place;
 - the time the browser took to lay out and draw is left on the canvas element
   (``data-render-ms``) for ``benchmarks/ui_latency.py``.
 
-``warnings_html`` lists ``explorer.design_warnings`` for the analyzer panel under the graph.
+``warnings_html`` lists ``explorer.design_warnings`` for the analyzer panel beside the graph (under it on
+a narrow window): one item per warning, the place first, then the problem and its fix.
 """
 
 from __future__ import annotations
@@ -57,12 +58,14 @@ def graph_value(spec: ArchitectureSpec, analysis: Analysis, selected: str | None
     """The graph component's value: ``explorer.graph.design_graph(...).to_dict()`` as JSON text.
 
     Text, not a mapping: the page parses it once (a mapping would reach the script as a deeply
-    reactive proxy, slow to walk). ``layout_key`` names what the layout depends on (nodes, their
-    labels and edges): a value with the key already drawn only moves the highlight.
+    reactive proxy, slow to walk). ``layout_key`` names what the layout depends on: the nodes (id,
+    kind, stage), the edges and the stages, not the labels, colours or shapes (every node has a fixed
+    size). A value whose key is already drawn keeps the layout: the page only rewrites the labels
+    and moves the highlight (a wider or narrower stage, a kernel or a new selection: no new layout).
     """
     data = design_graph(spec, analysis, selected).to_dict()
-    structure = [[(n["id"], n["label"], n["colour"], n["shape"], n["group"], n["key"]) for n in data["nodes"]],
-                 data["edges"], data["groups"]]
+    structure = [[(n["id"], n["kind"], n["group"]) for n in data["nodes"]],
+                 [(e["source"], e["target"], e["kind"]) for e in data["edges"]], [g["id"] for g in data["groups"]]]
     data["layout_key"] = hashlib.sha1(json.dumps(structure).encode()).hexdigest()[:16]
     return json.dumps(data, separators=(",", ":"))
 
@@ -72,10 +75,11 @@ def warnings_html(warnings: Sequence[DesignWarning]) -> str:
     if not warnings:
         return '<div class="gv-warnings ok">✓ Analyzer: no warnings.</div>'
     items = "".join(
-        f'<li data-kind="{w.kind}" data-key="{html.escape(w.key or "")}"><b>{html.escape(w.place)}</b>: '
+        f'<li data-kind="{w.kind}" data-key="{html.escape(w.key or "")}"><b class="place">{html.escape(w.place)}</b>'
         f'{html.escape(w.message)}. <span class="fix">Fix: {html.escape(w.fix)}.</span></li>' for w in warnings)
     n = len(warnings)
-    return f'<div class="gv-warnings"><b>Analyzer: {n} warning{"s" if n > 1 else ""}</b><ul>{items}</ul></div>'
+    return (f'<div class="gv-warnings"><b class="gv-warnings-head">Analyzer: {n} warning{"s" if n > 1 else ""}</b>'
+            f'<ul>{items}</ul></div>')
 
 
 def graph_outputs(spec: ArchitectureSpec, analysis: Analysis, selected: str | None) -> dict[str, Any]:
@@ -94,15 +98,19 @@ GRAPH_TEMPLATE = """
 
 #: page-level styles of the analyzer panel (added to the app's CSS)
 GRAPH_PAGE_CSS = """
-.gv-warnings {font-size: 13px; border: 1px solid #f59e0b; background: #fffbeb; border-radius: 8px; padding: 6px 10px;}
+.gv-warnings {font-size: 13px; border: 1px solid #f59e0b; background: #fffbeb; border-radius: 8px; padding: 6px 10px;
+              max-height: 470px; overflow-y: auto;}
 .gv-warnings.ok {border-color: #10b981; background: #ecfdf5; color: #065f46;}
-.gv-warnings ul {margin: 4px 0 0 18px; padding: 0;} .gv-warnings li {margin: 2px 0;}
-.gv-warnings .fix {color: #92400e;}
+.gv-warnings .gv-warnings-head {display: block; margin-bottom: 2px;}
+.gv-warnings ul {margin: 4px 0 0 0; padding: 0; list-style: none;}
+.gv-warnings li {margin: 0; padding: 6px 0; border-top: 1px solid #fde68a; line-height: 1.35;}
+.gv-warnings li .place {display: block; font-weight: 600;}
+.gv-warnings .fix {display: block; color: #92400e; margin-top: 2px;}
 """
 
 GRAPH_CSS = """
-.gv-wrap {display: flex; gap: 8px; width: 100%;}
-.gv-main {position: relative; flex: 3 1 0; min-width: 0;}
+.gv-wrap {display: flex; flex-wrap: wrap; gap: 8px; width: 100%;}
+.gv-main {position: relative; flex: 3 1 0; min-width: 320px;}
 .gv-canvas {height: 440px; border: 1px solid var(--border-color-primary); border-radius: 8px; background: #fff;}
 .gv-side {flex: 1 1 0; min-width: 260px; display: flex; flex-direction: column;}
 .gv-inside-title {font-size: 12px; font-weight: 600; margin: 2px 0 4px 2px;}
@@ -263,10 +271,31 @@ function render() {
       tip.style.display = 'block';
     });
     cy.on('mouseout', 'node', () => { tip.style.display = 'none'; });
+    // a resized window (or a column that wrapped under another) refits the drawing to the canvas
+    if (window.ResizeObserver) {
+      let width = canvas.clientWidth;
+      new ResizeObserver(() => {
+        if (!cy || !drawn || canvas.clientWidth === width) return;
+        width = canvas.clientWidth;
+        cy.resize(); cy.fit(undefined, 12);
+        if (cy.zoom() > 1.15) { cy.zoom(1.15); cy.center(); }
+      }).observe(canvas);
+    }
     drawn = '';
   }
   const phases = {};
-  if (sig !== drawn) {
+  if (sig === drawn) {  // the same nodes and edges: new labels (shapes, widths), colours and keys in place
+    nodesById = {};
+    cy.batch(() => {
+      for (const grp of g.groups) cy.getElementById('g:' + grp.id).data('label', grp.label + '\n' + grp.resolution);
+      for (const n of g.nodes) {
+        nodesById[n.id] = n;
+        cy.getElementById(n.id).data({label: n.kind === 'split' ? '' : n.label, colour: n.colour, shape: n.shape,
+          key: n.key});
+      }
+    });
+    phases.relabel = performance.now() - t0;
+  } else {
     cy.batch(() => { cy.elements().remove(); cy.add(elementsOf(g)); });
     phases.add = performance.now() - t0;
     layoutColumns(g);

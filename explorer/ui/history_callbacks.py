@@ -24,7 +24,7 @@ from ..store import DesignRow, RunRow, Store
 from .training_callbacks import ui_store
 
 __all__ = ["DESIGN_HEADERS", "LATENCY_HEADERS", "RUN_HEADERS", "design_choices", "on_load_design", "on_pick_runs",
-           "on_refresh", "run_choices"]
+           "on_pin_stored_design", "on_refresh", "on_select_run", "run_choices"]
 
 RUN_HEADERS = ["run", "status", "design", "dataset", "trained at", "steps", "val acc (%)", "train loss", "seconds",
                "params (M) · training copy", "MMACs · training copy", "started"]
@@ -153,3 +153,32 @@ def on_load_design(design_id: Any, store: Store | None = None) -> dict[str, Any]
     except (ValueError, TypeError) as exc:
         return {"status": f"**Cannot load:** {exc}"}
     return {"status": f"Loaded design #{design.id} **{design.name}** into the editor.", "editor": design.spec_yaml}
+
+
+def on_pin_stored_design(design_id: Any, store: Store | None = None) -> dict[str, Any]:
+    """The stored design to pin as the baseline: ``{status[, pin_yaml, pin_label]}`` (see ``on_pin_found``)."""
+    store = store if store is not None else ui_store()
+    if design_id in (None, ""):
+        return {"status": "Pick a stored design (or click a run) first."}
+    try:
+        design = store.get_design(int(design_id))
+    except (ValueError, TypeError) as exc:
+        return {"status": f"**Cannot pin:** {exc}"}
+    return {"status": "", "pin_yaml": design.spec_yaml, "pin_label": f"{design.name} (#{design.id})"}
+
+
+def on_select_run(run_id: Any, store: Store | None = None) -> dict[str, Any]:
+    """A run picked in the runs table: ``{status[, design]}``, its design's id for "Load" and "Pin as baseline".
+
+    The design is the one the run was started from (as designed); the run itself trained a copy of it
+    retargeted to the dataset (its input size and classes), which the runs table's numbers are for.
+    """
+    store = store if store is not None else ui_store()
+    try:
+        run = store.get_run(int(run_id))
+    except (ValueError, TypeError) as exc:
+        return {"status": f"**Cannot pick that run:** {exc}"}
+    trained = _trained_at(run.config)
+    return {"status": f"Run #{run.id} was trained from design #{run.design_id} **{run.design_name}** (as designed; "
+                      f"the run trained its copy{' at ' + trained if trained else ''}): **Load into editor** or "
+                      "**Pin as baseline**.", "design": run.design_id}

@@ -12,17 +12,23 @@ from typing import Any
 import gradio as gr
 
 from . import history_callbacks as hc
+from .compare_tab import CompareWiring
 from .search_tab import build_searches_panel
 
 __all__ = ["build_history_tab"]
 
 
-def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
-    """Lay out the history panel inside the open tab and wire it to ``history_callbacks``."""
+def build_history_tab(spec_yaml: gr.State, editor: gr.Code, compare: CompareWiring | None = None) -> None:
+    """Lay out the history panel inside the open tab and wire it to ``history_callbacks``.
+
+    ``compare`` (the Design tab's ``CompareWiring``), when given, adds "Pin as baseline" for the picked
+    stored design; clicking a run's row picks the design it was trained from.
+    """
     with gr.Row():
         refresh_btn = gr.Button("Refresh", elem_id="hist-refresh")
     status = gr.Markdown("", elem_id="hist-status")
-    runs_table = gr.Dataframe(headers=hc.RUN_HEADERS, interactive=False, label="training runs (newest first)",
+    runs_table = gr.Dataframe(headers=hc.RUN_HEADERS, interactive=False,
+                              label="training runs (newest first; click a row to pick its design below)",
                               elem_id="hist-runs", max_height=360)
     chart = gr.Plot(label="accuracy vs MACs", elem_id="hist-chart")
     with gr.Row():
@@ -37,6 +43,7 @@ def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
     with gr.Row():
         picked_design = gr.Dropdown([], label="stored design", elem_id="hist-pick-design")
         load_btn = gr.Button("Load into editor", variant="primary", elem_id="hist-load")
+        pin_btn = gr.Button("Pin as baseline", elem_id="hist-pin", visible=compare is not None)
 
     # each handler bears its callback's name, which is its endpoint in the Gradio API
     def on_refresh() -> tuple[Any, ...]:
@@ -55,6 +62,15 @@ def build_history_tab(spec_yaml: gr.State, editor: gr.Code) -> None:
     refresh_btn.click(on_refresh, None, refresh_outputs)
     picked_runs.change(on_pick_runs, [picked_runs], [curves])
     load_btn.click(on_load_design, [picked_design], [status, editor])
+
+    def on_select_run(evt: gr.SelectData) -> tuple[Any, Any]:  # a run's row picks the design it was trained from
+        row = getattr(evt, "row_value", None) or []
+        out = hc.on_select_run(row[0] if row else None)
+        return out["status"], out.get("design", gr.skip())
+
+    runs_table.select(on_select_run, None, [status, picked_design])
+    if compare is not None:
+        compare.pin_from(pin_btn.click, hc.on_pin_stored_design, [picked_design], status)
     # the tab fills itself when the page loads (a Blocks-level load event is the app's; a tab's own
     # select event refreshes whenever the user opens it)
     parent = gr.context.Context.block

@@ -21,7 +21,8 @@ import html
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ __all__ = [
     "DRAFT_NOTE",
     "FULL_KEYS",
     "TABLE_HEADERS",
+    "Later",
     "Progress",
     "design_file",
     "errors_html",
@@ -52,6 +54,7 @@ __all__ = [
     "ok_html",
     "render_design",
     "render_error",
+    "resolved",
     "stage_updates",
     "table_rows",
 ]
@@ -222,6 +225,33 @@ def stage_updates(spec: ArchitectureSpec, ref: BlockRef) -> dict[str, Any]:
     }
 
 
+class Later:
+    """A view drawn when it is sent, not when the edit is applied: ``later()`` draws it (once) and returns it.
+
+    An edit's numbers are shown first and its charts and table in a chained redraw
+    (``explorer.ui.app``); drawn later, the three charts and the table (about 40 ms of the
+    server's one Python thread) no longer delay the numbers. ``resolved`` turns one into its value.
+    """
+
+    __slots__ = ("_lock", "_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make: Callable[[], Any] | None = make
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._make is not None:
+                self._value, self._make = self._make(), None
+            return self._value
+
+
+def resolved(value: Any) -> Any:
+    """``value``, or what it draws if it is a ``Later``."""
+    return value() if isinstance(value, Later) else value
+
+
 def design_file(yaml_text: str, name: str) -> str:
     """Write the design to a YAML file for download (one file per distinct text); its path."""
     digest = hashlib.sha1(yaml_text.encode("utf-8")).hexdigest()[:16]
@@ -248,15 +278,19 @@ def render_design(
     draft: str | None = None,
     set_editor: bool = True,
     progress: Progress | None = None,
+    text: str | None = None,
+    later: bool = False,
 ) -> dict[str, Any]:
     """Everything the page shows for a (new) valid design, from one ``analyze``; pushed onto ``history``.
 
     ``previous_yaml`` (the design before the edit) gives the numbers bar its changes;
     ``selected`` is the block whose form is shown (kept valid by ``selected_ref``);
     ``draft`` (a kept YAML draft) shows the note that it can be restored; with
-    ``set_editor=False`` the YAML editor keeps the text the user typed.
+    ``set_editor=False`` the YAML editor keeps the text the user typed. ``text``: ``dump_spec(spec)``
+    when the caller has it already (dumping a design takes about 10 ms). ``later=True``: the
+    charts and the table are ``Later`` values, drawn when the redraw sends them (an edit's second phase).
     """
-    text = dump_spec(spec)
+    text = dump_spec(spec) if text is None else text
     remember(text, spec)
     history = history.push(text, action)
     a = analyze_bounded(spec, progress)  # in a worker, bounded; the bar moves as the units are counted
@@ -267,6 +301,10 @@ def render_design(
         except SpecError:
             prev = None
     ref = selected_ref(spec, selected)
+
+    def view(make: Callable[[], Any]) -> Any:
+        return Later(make) if later else make()
+
     names = [st.name for st in spec.stages]
     repeats = [st.repeat for st in spec.stages]
     out: dict[str, Any] = {
@@ -274,10 +312,10 @@ def render_design(
         "history": history,
         "picker": gr.update(choices=[(label, r.key) for label, r in block_refs(spec)], value=ref.key),
         "metrics": metrics_html(a, prev),
-        "table": table_rows(spec, a),
-        "bars": block_bars(a, names),
-        "scatter": preset_scatter(preset_points(), a),
-        "diagram": architecture_diagram(a, names, repeats),
+        "table": view(lambda: table_rows(spec, a)),
+        "bars": view(lambda: block_bars(a, names)),
+        "scatter": view(lambda: preset_scatter(preset_points(), a)),
+        "diagram": view(lambda: architecture_diagram(a, names, repeats)),
         **graph_outputs(spec, a, ref.key),
         "status": ok_html(f"{action}: {_change_text(a, prev)}"),
         "edit_error": "",

@@ -31,14 +31,17 @@ from .state import load_state
 from .training_callbacks import DATASETS, ui_store
 
 __all__ = [
-    "BUDGET_KINDS", "CANDIDATE_HEADERS", "FRONT_HEADERS", "LATENCY_SOURCES", "OBJECTIVE_CHOICES", "SEARCH_HEADERS",
-    "candidate_choices", "front_rows", "on_load_candidate", "on_pick_search", "on_poll_search", "on_refresh_searches",
-    "on_resume_search", "on_start_search", "on_stop_search", "parse_settings", "progress_html",
+    "BOARD_PORT", "BUDGET_KINDS", "CANDIDATE_HEADERS", "FRONT_HEADERS", "LATENCY_SOURCES", "OBJECTIVE_CHOICES",
+    "SEARCH_HEADERS", "candidate_choices", "check_board", "front_rows", "on_load_candidate", "on_pick_search",
+    "on_pin_candidate", "on_poll_search", "on_refresh_searches", "on_resume_search", "on_start_search",
+    "on_stop_search", "parse_settings", "progress_html",
 ]
 
 OBJECTIVE_CHOICES = [("proxy accuracy (max)", "accuracy"), ("latency (min)", "latency"), ("MACs (min)", "macs"),
                      ("params (min)", "params"), ("peak activations (min)", "peak")]
-LATENCY_SOURCES = [("predicted on a device profile", "predict"), ("measured here (ONNX Runtime, 1 thread)", "local")]
+LATENCY_SOURCES = [("predicted on a device profile", "predict"), ("measured here (ONNX Runtime, 1 thread)", "local"),
+                   ("measured on the board (its agent)", "remote")]
+BOARD_PORT = 8765  # the agent's default port
 BUDGET_KINDS = [("candidates", "candidates"), ("minutes", "minutes")]
 FRONT_HEADERS = ["#", "mutation", "accuracy (%)", "latency (ms)", "GMACs", "params (M)", "peak (MiB)",
                  "trained steps"]
@@ -77,11 +80,15 @@ def parse_settings(
     max_latency_ms: Any = None, latency_source: str = "predict", device: str = "host", antialias: bool = False,
     condensers_early: bool = False, dataset: str = TASK.dataset, input_size: Any = TASK.input_size,
     train_steps: Any = TASK.steps, rungs: Any = TASK.rungs, eta: Any = TASK.eta, budget_kind: str = "candidates",
-    budget: Any = 30, seed: Any = 0, presets: bool = True,
+    budget: Any = 30, seed: Any = 0, presets: bool = True, board_host: str = "", board_port: Any = BOARD_PORT,
+    board_token: str = "",
 ) -> runner.SearchSettings:
     """The form's values -> ``SearchSettings``; ``ValueError`` with one line naming the field and the fix.
 
-    An empty budget (params, MACs, peak, latency) means no limit; 0 or a negative one is refused.
+    An empty budget (params, MACs, peak, latency) means no limit; 0 or a negative one is refused. Latency
+    measured on the board (``remote``) goes only to a board the person running the server allows (the
+    Latency tab's "Measure on board" rule, ``latency.client.allowed_board_url``), decided from the address
+    alone before any connection; ``check_board`` then asks it for ``/health``.
     """
     names = [str(n) for n in (objectives or [])]
     if not 2 <= len(names) <= 3:
@@ -93,8 +100,20 @@ def parse_settings(
     gmacs = _number(max_gmacs, "max GMACs", 0, 10_000, optional=True, above=True)
     peak = _number(max_peak_mib, "max peak activations (MiB)", 0, 1_000_000, optional=True, above=True)
     lat = _number(max_latency_ms, "max latency (ms)", 0, 1_000_000, optional=True, above=True)
-    if latency_source not in ("predict", "local"):
-        raise ValueError(f"latency source {latency_source!r}: pick predicted or measured here")
+    if latency_source not in ("predict", "local", "remote"):
+        raise ValueError(f"latency source {latency_source!r}: pick predicted, measured here or measured on the board")
+    url, token = None, ""
+    if latency_source == "remote":
+        from ..latency.client import allowed_board_url
+
+        if not str(board_host or "").strip():
+            raise ValueError("latency on the board: no board configured; give the board's address (its agent's "
+                             "host) and token, or pick predicted or measured here")
+        port = int(_number(board_port, "board port", 1, 65535, whole=True) or BOARD_PORT)
+        url = allowed_board_url(str(board_host).strip(), port)  # RemoteError (a ValueError): not allowed here
+        token = str(board_token or "").strip()
+        if not token:
+            raise ValueError("latency on the board: enter the agent's token (the --token it was started with)")
     if dataset not in DATASETS:
         raise ValueError(f"proxy dataset {dataset!r}: pick one of {', '.join(DATASETS)}")
     size = int(_number(input_size, "proxy input size", 8, 512, whole=True) or 0)
@@ -111,7 +130,7 @@ def parse_settings(
     device = device or "host"
     try:
         task = ProxyTask(dataset=dataset, input_size=size, steps=steps, rungs=n_rungs, eta=eta_)
-        latency = LatencySettings(mode=latency_source, device=device)
+        latency = LatencySettings(mode=latency_source, device=device, url=url, token=token)
         constraints = Constraints(
             max_params=round(params * 1e6) if params else None, max_macs=round(gmacs * 1e9) if gmacs else None,
             max_peak_activation_bytes=round(peak * 2**20) if peak else None, max_latency_ms=lat, device=device,
@@ -159,7 +178,7 @@ def progress_html(job: runner.SearchJob | None, view: SearchView | None = None) 
                 f"front of {len(r.pareto)}, hypervolume {r.hypervolume:.3f}"] if r is not None else []
         bits.append(f"took {_clock(job.elapsed_s())}")
         detail = ("Stopped: <b>Resume</b> continues it and evaluates nothing twice." if job.phase == "stopped"
-                  else "Click a row of the front (or pick a candidate) to load it into the editor.")
+                  else "Click a point or a row of the front (or pick a candidate) to load it into the editor.")
         frac = 1.0 if job.phase == "finished" else frac
     colour = {"finished": "#059669", "stopped": "#b45309"}.get(job.phase, "#2563eb")
     return (f"<div class='search-progress {job.phase}' style='font-size:13px'><div class='bar' style='height:8px;"
@@ -233,6 +252,23 @@ def _cleared(objectives: list[str] | tuple[str, ...] = ("accuracy", "latency")) 
 # ----------------------------------------------------------------------------- start, poll, stop, resume
 
 
+def check_board(settings: runner.SearchSettings, timeout: float = 5.0) -> None:
+    """For latency measured on the board: the agent answers ``/health`` with the token, else one-line ``ValueError``.
+
+    Nothing is asked when the search needs no latency (neither an objective nor a budget).
+    """
+    latency = settings.latency
+    if latency.mode != "remote" or not ("latency" in settings.objectives
+                                        or settings.constraints.max_latency_ms is not None):
+        return
+    from ..latency.client import RemoteError, health
+
+    try:
+        health(str(latency.url), latency.token, timeout=timeout)
+    except RemoteError as exc:
+        raise ValueError(f"latency on the board: {exc}") from None
+
+
 def on_start_search(spec_yaml: str, *form: Any, session: str = "local", store: Store | None = None) -> dict[str, Any]:
     """Check the form (``parse_settings``' arguments, in order) and start the search in the background.
 
@@ -242,6 +278,7 @@ def on_start_search(spec_yaml: str, *form: Any, session: str = "local", store: S
     try:
         spec = load_state(spec_yaml)
         settings = parse_settings(*form)
+        check_board(settings)
         search_config(spec, settings.objectives, constraints=settings.constraints, task=settings.task,
                       latency=settings.latency, steps=settings.steps, budget_minutes=settings.budget_minutes,
                       seed=settings.seed)  # every setting checked before the thread starts
@@ -319,6 +356,14 @@ def on_load_candidate(search_id: Any, index: Any, store: Store | None = None) ->
         return {"status": f"**Cannot load:** {exc}"}
     return {"status": f"Loaded candidate #{i} of search {sid} (**{design.name}**) into the editor; Undo brings "
                       "the old design back.", "editor": design.spec_yaml}
+
+
+def on_pin_candidate(search_id: Any, index: Any, store: Store | None = None) -> dict[str, Any]:
+    """Candidate ``index`` of search ``search_id`` to pin as the baseline (``compare_callbacks.on_pin_found``)."""
+    out = on_load_candidate(search_id, index, store)
+    if "editor" not in out:
+        return {"status": out["status"]}
+    return {"status": "", "pin_yaml": out["editor"], "pin_label": f"search {search_id}, candidate #{index}"}
 
 
 # ----------------------------------------------------------------------------- History: stored searches

@@ -39,6 +39,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..analysis import Analysis, Progress, analyze
+from ..edit import empty_spec
 from ..spec import ArchitectureSpec, SpecError
 
 __all__ = [
@@ -95,6 +96,17 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "can't allocate memory" in text or "cannot allocate memory" in text
 
 
+def _warm_up() -> None:
+    """Validate and count the smallest design once, so a session's first edit does not pay torch's cold start.
+
+    The first run on the meta device loads torch's decompositions and the counters' tables (about
+    1 s, several on a busy machine); done here, before the worker says it is ready, it is paid
+    while the app starts rather than inside the first edit's time bound.
+    """
+    with contextlib.suppress(Exception):  # only a warm-up: the real counts report their own errors
+        analyze(empty_spec("warm-up"))
+
+
 def _serve(conn: Connection, target: Target, memory_bytes: int | None) -> None:
     """A worker's loop: receive a spec, send ``progress`` messages, then one answer; until the pipe closes.
 
@@ -107,6 +119,7 @@ def _serve(conn: Connection, target: Target, memory_bytes: int | None) -> None:
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     torch.set_num_threads(1)
+    _warm_up()
     conn.send(("ready", None))
     while True:
         try:
@@ -215,6 +228,21 @@ class AnalysisPool:
                 continue
             kind, _ = worker.conn.recv()
             worker.ready = kind == "ready"
+
+    def wait_ready(self) -> None:
+        """Block until every idle worker has started (imported torch and warmed up); ``SpecError`` if one did not.
+
+        The app need not call it (an edit waits for its worker); a caller timing edits calls it first,
+        so that start-up is not counted as an edit's time.
+        """
+        with self._cond:
+            waiting, self._idle = self._idle, []
+        try:
+            for worker in waiting:
+                self._wait_ready(worker)
+        finally:
+            for worker in waiting:
+                self._release(worker)
 
     def analyze(self, spec: ArchitectureSpec, progress: Progress | None = None) -> Analysis:
         """Count ``spec`` in a worker: its ``Analysis``, or ``SpecError`` (refused, past a bound)."""

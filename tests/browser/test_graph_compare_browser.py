@@ -6,7 +6,9 @@ Expected numbers come from ``explorer.analysis`` in this process. Screenshots go
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +61,9 @@ def test_clicking_a_graph_node_selects_its_block(page: Page, tmp_path: Path) -> 
     label = page.evaluate("() => document.querySelector('#design-graph .gv-canvas')._gv.cy.getElementById('u6')"
                           ".data('label')")
     assert label.endswith("×".join(map(str, wider.blocks[6].out_shape[1:])))
+    # the same nodes and edges (stage 2 keeps its skips): relabelled in place, no new layout
+    phases = json.loads(page.get_attribute(CANVAS, "data-phases"))
+    assert "relabel" in phases and "layout" not in phases
 
 
 def test_pin_a_baseline_and_see_the_delta(page: Page, tmp_path: Path) -> None:
@@ -82,3 +87,39 @@ def test_pin_a_baseline_and_see_the_delta(page: Page, tmp_path: Path) -> None:
     page.wait_for_function("() => document.querySelector('#compare-diff').innerText.includes('mobilenetv3_small')")
     page.wait_for_selector("#compare-chart .js-plotly-plot")
     page.screenshot(path=str(_shots(tmp_path) / "compare.png"), full_page=True)
+
+
+def test_the_analyzer_sits_beside_the_graph_and_under_it_on_a_narrow_window(page: Page, tmp_path: Path) -> None:
+    page.wait_for_selector(f"{CANVAS}[data-render-ms]")
+    graph, warnings = page.locator("#design-graph").bounding_box(), page.locator("#design-warnings").bounding_box()
+    assert warnings["x"] >= graph["x"] + graph["width"] - 1  # to the right of the graph (and its inside panel)
+    assert abs(warnings["y"] - graph["y"]) < 40  # level with its top
+    assert graph["width"] > 3 * warnings["width"]  # the graph wide, the list narrow
+    page.screenshot(path=str(_shots(tmp_path) / "analyzer-wide.png"),
+                    clip={"x": 0, "y": 0, "width": 1400, "height": 900})
+    page.set_viewport_size({"width": 760, "height": 1800})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(_shots(tmp_path) / "analyzer-narrow.png"), full_page=True)
+    graph, warnings = page.locator("#design-graph").bounding_box(), page.locator("#design-warnings").bounding_box()
+    assert warnings["y"] >= graph["y"] + graph["height"] - 1  # under the graph, as wide as it
+    assert warnings["width"] >= 0.95 * graph["width"]
+
+
+def test_pin_a_kept_design_from_my_designs(page: Page, tmp_path: Path) -> None:
+    """My designs: pick the kept AttendNeXt, pin it; after an edit the numbers bar's changes are against it."""
+    page.click("#mut-wider")  # the page shows attendnext-edit-1; attendnext was kept when the page opened
+    edited = analyze(apply_mutation(load_preset("attendnext"), "wider", 1))
+    page.wait_for_function("v => document.querySelector('#metric-params').dataset.value === String(v)",
+                           arg=edited.params)
+    page.locator("#main-tabs").get_by_role("tab", name="My designs").click()
+    page.wait_for_function("() => document.querySelector('#my-designs-status').innerText.includes('kept')")
+    page.wait_for_function("() => document.querySelector('#my-designs').innerText.includes('attendnext')")
+    page.click("#my-designs-pick input")
+    page.screenshot(path=str(_shots(tmp_path) / "my-designs-pick.png"), full_page=False)
+    page.locator("ul[role=listbox] li").filter(has_text=re.compile(r"#\d+ attendnext(\s|$)")).first.click()
+    page.click("#my-designs-pin")
+    page.wait_for_function("() => document.querySelector('#my-designs-status').innerText.includes('Pinned')")
+    page.wait_for_selector("#baseline-delta-params")
+    base = analyze(load_preset("attendnext"))
+    assert int(page.get_attribute("#baseline-delta-params", "data-change")) == edited.params - base.params
+    assert "attendnext (#" in page.inner_text("#baseline-note")

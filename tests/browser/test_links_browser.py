@@ -65,6 +65,7 @@ def test_reload_keeps_the_design(page: Page) -> None:
     page.wait_for_selector("#metric-params .value")
     wait_params(page, edited)
     assert "Opened the link's attendnext-edit-1" in page.inner_text("#status")
+    assert page.is_disabled("#undo")  # the reopened design is the page's first step: nothing beneath it to undo
     shot(page, "reload-keeps-design")
 
 

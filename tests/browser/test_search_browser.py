@@ -1,5 +1,6 @@
 """The Search tab in a real browser: a tiny search runs in the background to its end, its front is
-drawn, and clicking a row of the front loads that candidate into the editor (the numbers follow).
+drawn, and clicking a row of the front table, or a point of the front plot, loads that candidate into the
+editor (the numbers follow).
 
 The search is tiny: the 16×16 design of ``tests/tiny_designs.py`` typed into the YAML editor, the
 free signals and one rung of one training step on ``digits``, three candidates, no preset references.
@@ -90,6 +91,28 @@ def test_a_tiny_search_runs_to_its_end_and_a_point_loads_into_the_editor(page: P
         page.wait_for_function(
             "old => document.querySelector('#metric-params').dataset.value !== String(old)", arg=shown)
     assert params(page) / 1e6 == pytest.approx(row_params, rel=1e-3)  # 4 significant digits in the table
+
+    # a point of the plot itself: clicking it loads that candidate (plotly.js from the plotly package)
+    plot = page.locator("#search-front .sf-plot")
+    points = plot.locator(".scatterlayer .trace .points path")
+    assert points.count() >= 4  # every candidate, the front and the start
+    loaded = index
+    for k in range(points.count()):  # a point that is not the candidate loaded now
+        points.nth(k).click(force=True)
+        page.wait_for_function("() => document.querySelector('#search-front .sf-plot').dataset.clicked !== undefined")
+        clicked = plot.get_attribute("data-clicked")
+        if clicked != loaded:
+            break
+    assert clicked is not None and clicked != loaded
+    shown = params(page)
+    page.wait_for_selector(f"#search-status :text('Loaded candidate #{clicked} of search {search_id}')")
+    tiny_params = analyze(tiny).params
+    if clicked != "0" and loaded != "0":
+        page.wait_for_function(
+            "old => document.querySelector('#metric-params').dataset.value !== String(old)", arg=shown)
+    elif clicked == "0":  # the start: the design typed in at the beginning
+        page.wait_for_function("want => document.querySelector('#metric-params').dataset.value === String(want)",
+                               arg=tiny_params)
     if SHOT:
         Path(SHOT).parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SHOT, full_page=True)
