@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from ..design import load_design
 from ..mutate import random_mutation
@@ -140,7 +140,14 @@ class Candidate(BaseModel):
     seed: int = 0
     seconds: float = 0.0
     worker: str = ""
-    spec_yaml: str
+    spec: ArchitectureSpec = Field(exclude=True, repr=False)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def spec_yaml(self) -> str:
+        """The design as YAML, emitted when first asked for (a result, the store, ``--json``): emitting it
+        for every candidate was most of a warm search's time."""
+        return dump_spec(self.spec)
 
 
 class FrontRecord(BaseModel):
@@ -260,10 +267,6 @@ class _Entry:
     spec: ArchitectureSpec
     key: str
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    @cached_property
-    def spec_yaml(self) -> str:  # written when asked for (the result, the store): YAML is slow to emit
-        return dump_spec(self.spec)
 
     @property
     def evaluated(self) -> bool:
@@ -518,7 +521,7 @@ def _candidate(entry: _Entry, rungs: list[int], seed: int) -> Candidate:
         accuracies={rungs[k]: r["accuracy"] for k, r in sorted(entry.results.items()) if r["accuracy"] is not None},
         feasible=entry.feasible, reasons=list(dict.fromkeys(reasons)), seed=seed,
         seconds=round(sum(r["seconds"].get("total", 0.0) for r in entry.results.values()), 4),
-        worker=entry.results[max(entry.results)]["worker"], spec_yaml=entry.spec_yaml)
+        worker=entry.results[max(entry.results)]["worker"], spec=entry.spec)
 
 
 def run_search(config: SearchConfig, *, token: str = "", executor: Executor | None = None,
@@ -548,7 +551,7 @@ def run_search(config: SearchConfig, *, token: str = "", executor: Executor | No
     names = engine.names
 
     def rank_key(c: Candidate) -> tuple[float, ...]:  # the first objective first, then the others
-        values = objective_values(c.model_dump(), names)
+        values = objective_values(c.model_dump(exclude={"spec_yaml"}), names)
         return (*(-v if m else v for v, m in zip(values, engine.maximise, strict=True)), c.index)
 
     best = min(feasible, key=rank_key)
