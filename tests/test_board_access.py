@@ -96,7 +96,7 @@ def test_ui_board_option_feeds_the_allow_list(monkeypatch: pytest.MonkeyPatch,
     import explorer.ui.app as app
 
     seen: list[tuple[str, ...]] = []
-    monkeypatch.setattr(app, "launch", lambda host, port: seen.append(allowed_boards()))
+    monkeypatch.setattr(app, "launch", lambda host, port, **_: seen.append(allowed_boards()))
     monkeypatch.setenv(BOARDS_ENV, "10.0.0.5:9000")
     assert main(["ui", "--board", "pi.local:8765", "--board", "192.168.1.20:8765"]) == 0
     assert seen == [("127.0.0.1:8765", "10.0.0.5:9000", "pi.local:8765", "192.168.1.20:8765")]

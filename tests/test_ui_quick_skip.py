@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
@@ -36,7 +37,9 @@ def _postprocess(demo: gr.Blocks, fn: Any, values: list[Any], patched: bool) -> 
     original = Blocks.postprocess_data
     Blocks.postprocess_data = quick_skip._postprocess_data if patched else quick_skip._ORIGINAL
     try:
-        return asyncio.run(demo.postprocess_data(fn, values, SessionState(demo)))
+        # in a thread of its own: a session-wide Playwright fixture may hold a running loop in this one
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, demo.postprocess_data(fn, values, SessionState(demo))).result()
     finally:
         Blocks.postprocess_data = original
 
