@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlencode, urlparse
 
 __all__ = ["BOARDS_ENV", "DEFAULT_BOARDS", "RemoteError", "allowed_board_url", "allowed_boards", "board_url",
-           "check_board_allowed", "health", "measure_remote"]
+           "check_board_allowed", "health", "measure_remote", "reach_board"]
 
 #: the variable listing the boards the UI may contact (``HOST:PORT`` or ``HOST``, comma-separated)
 BOARDS_ENV = "EXPLORER_BOARDS"
@@ -155,6 +155,17 @@ def health(url: str, token: str, timeout: float = 5.0) -> dict[str, Any]:
     base = board_url(url)
     req = urllib.request.Request(f"{base}/health", headers={"Authorization": f"Bearer {token}"})  # noqa: S310 (http/https only)
     return _request(req, base, timeout)
+
+
+def reach_board(host: str, port: int | None, token: str, timeout: float = 5.0) -> str:
+    """The UI's way to a board: a token is required, the address must be one the person running the
+    server allows (``allowed_board_url``, decided before any connection), and the agent must answer
+    ``/health``. Returns its ``http://HOST:PORT``; ``ValueError`` (``RemoteError`` is one) otherwise."""
+    if not token:
+        raise ValueError("enter the agent's token (the --token it was started with)")
+    url = allowed_board_url(str(host or "").strip(), port or 8765)
+    health(url, token, timeout=timeout)
+    return url
 
 
 def measure_remote(url: str, token: str, model: bytes, runs: int = 50, warmup: int = 10, threads: int = 1,

@@ -126,20 +126,17 @@ def on_measure_board(spec_yaml: str, host: str, port: float, token: str, runs: f
     """Time the design on an allowed board through its agent (``/health`` first, 5 s time-out)."""
     from ..export import onnx_bytes
     from ..latency.agent import check_settings
-    from ..latency.client import allowed_board_url, health, measure_remote
+    from ..latency.client import measure_remote, reach_board
 
     progress = progress or _noop
     try:
         runs_i, threads_i = int(runs), int(threads)
         check_settings(runs_i, 5, threads_i)
-        if not token:
-            raise ValueError("enter the agent's token (the --token it was started with)")
+        spec = load_state(spec_yaml)
+        progress(0.0, f"contacting {host}")
         # only the boards the person running the server allows (127.0.0.1:8765, $EXPLORER_BOARDS,
         # explorer ui --board): refused before any connection, whether the port is open or not
-        url = allowed_board_url(str(host or "").strip(), int(port) if port else 8765)
-        spec = load_state(spec_yaml)
-        progress(0.0, f"contacting {url}")
-        health(url, token, timeout=5.0)
+        url = reach_board(str(host or ""), int(port) if port else None, token)
 
         def measure(s: ArchitectureSpec) -> dict[str, Any]:
             return measure_remote(url, token, onnx_bytes(s), runs=runs_i, warmup=5, threads=threads_i,

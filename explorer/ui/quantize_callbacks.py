@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..design import load_design
+from ..latency.client import reach_board
 from ..quantize import quantize, same_design
 from ..spec import ArchitectureSpec, SpecError
 from ..store import Store
@@ -56,18 +57,6 @@ def latest_run(store: Store, spec: ArchitectureSpec) -> int | None:
     return None
 
 
-def _board(host: str, port: float, token: str) -> str:
-    """The allowed board's URL, answering ``/health`` (5 s); ``ValueError``/``RemoteError`` otherwise."""
-    from ..latency.client import allowed_board_url, health
-
-    if not token:
-        raise ValueError("enter the agent's token (the --token it was started with) to time on the board")
-    # only the boards the person running the server allows (as "Measure on board")
-    url = allowed_board_url(str(host or "").strip(), int(port) if port else 8765)
-    health(url, token, timeout=5.0)
-    return url
-
-
 def time_on_board(url: str, token: str, fp32: bytes, int8: bytes, runs: int = 30,
                   rounds: int = BOARD_ROUNDS, timeout: float = 300.0) -> dict[str, Any]:
     """Both graphs timed by the board's agent, alternating (fp32, int8) ``rounds`` times; mean of its medians."""
@@ -94,7 +83,8 @@ def on_quantize(spec_yaml: str, source: str = "latest run", steps: float = 200, 
         if source not in SOURCES:
             raise ValueError(f"source {source!r}: choose {' or '.join(SOURCES)}")
         spec = load_state(spec_yaml)
-        url = _board(host, port, token) if on_board else None  # before any work: a wrong board costs seconds
+        # before any work: a wrong board costs seconds
+        url = reach_board(host, int(port) if port else None, token) if on_board else None
         store = ui_store(db)
         folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="explorer-int8-"))
         output = folder / f"{spec.name}-int8.onnx"
