@@ -115,3 +115,12 @@ def test_the_cli_serves_the_page_before_gradio_is_imported(monkeypatch: pytest.M
     assert seen["while starting"] == 503 and seen["gradio imported"] is False
     with pytest.raises(ConnectionRefusedError):  # and the page is gone once the command ends, however it ended
         _get(port)
+
+
+def test_a_client_that_sends_nothing_is_dropped_and_others_still_get_the_page() -> None:
+    port = free_port()
+    with StartupPage("127.0.0.1", port), socket.create_connection(("127.0.0.1", port), timeout=15) as silent:
+        assert _get(port)[0] == 503  # answered while the silent client holds its connection
+        t0 = time.perf_counter()
+        assert silent.recv(1) == b""  # the page closes it after its request time-out
+        assert time.perf_counter() - t0 < 10.0

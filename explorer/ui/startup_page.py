@@ -73,6 +73,7 @@ def startup_html(detail: str = "Loading Gradio and PyTorch and building the page
 
 class _Handler(BaseHTTPRequestHandler):
     body = b""
+    timeout = 5.0  # seconds a client may take to send its request: one that sends nothing is dropped
 
     def _answer(self, with_body: bool) -> None:
         self.send_response(503, "Starting")
